@@ -1,0 +1,3 @@
+module github.com/osirisplane/osiris
+
+go 1.26

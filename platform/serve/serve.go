@@ -1,0 +1,213 @@
+// Package serve is the serving bootstrap every service shares: a gRPC server with health,
+// reflection, OpenTelemetry and the error-mapping interceptors, and an HTTP server with the
+// grpc-gateway REST mapping, /metrics, /healthz, /readyz and /openapi.json. Shutdown is
+// ordered and bounded: stop being ready, stop HTTP, then GracefulStop gRPC with a deadline
+// and Stop after it. The service drains its writer and closes its store after Serve returns.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// DefaultShutdownTimeout bounds how long Serve waits for in-flight requests at shutdown.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// DefaultMaxRecvBytes is the largest gRPC message a service accepts unless it says otherwise.
+const DefaultMaxRecvBytes = 4 << 20
+
+// Config describes one service's servers.
+type Config struct {
+	// Service names the service in logs, metrics and the health service ("audit").
+	Service string
+	// GRPCAddr and HTTPAddr are listen addresses; port 0 picks a free port.
+	GRPCAddr string
+	HTTPAddr string
+	// OpenAPI is served at /openapi.json.
+	OpenAPI []byte
+	// MaxRecvBytes bounds one gRPC message; REST bodies may be twice that (JSON is larger).
+	MaxRecvBytes int
+	// ShutdownTimeout bounds graceful shutdown. Default DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// RegisterGateway registers a service's REST handlers on mux, forwarding to conn.
+type RegisterGateway func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+
+// Server holds a service's listeners, its gRPC server and its telemetry.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	grpcLis   net.Listener
+	httpLis   net.Listener
+	grpc      *grpc.Server
+	health    *health.Server
+	telemetry *Telemetry
+	ready     atomic.Bool
+	draining  chan struct{}
+}
+
+// New binds both listeners (so a bad or busy address fails at start-up, and port 0 is known
+// at once) and builds the gRPC server. Register services on GRPC() before calling Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		return nil, errors.New("serve: no logger")
+	}
+	if cfg.MaxRecvBytes <= 0 {
+		cfg.MaxRecvBytes = DefaultMaxRecvBytes
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	tel, err := newTelemetry(cfg.Service)
+	if err != nil {
+		return nil, err
+	}
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		tel.Shutdown(context.Background())
+		return nil, fmt.Errorf("listen for gRPC on %q: %w", cfg.GRPCAddr, err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		tel.Shutdown(context.Background())
+		return nil, fmt.Errorf("listen for HTTP on %q: %w", cfg.HTTPAddr, err)
+	}
+	log := cfg.Logger.With("service", cfg.Service)
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		grpcLis:   grpcLis,
+		httpLis:   httpLis,
+		health:    health.NewServer(),
+		telemetry: tel,
+		draining:  make(chan struct{}),
+	}
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
+		grpc.StatsHandler(tel.serverHandler()),
+		grpc.ChainUnaryInterceptor(unaryErrors(log)),
+		grpc.ChainStreamInterceptor(streamErrors(log)),
+	)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s, nil
+}
+
+// GRPC is the server to register the service on.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Telemetry is the service's own meter and tracer providers and Prometheus registry.
+func (s *Server) Telemetry() *Telemetry { return s.telemetry }
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// Draining is closed when shutdown begins, so long-lived streams (tails) can end and let the
+// graceful stop finish.
+func (s *Server) Draining() <-chan struct{} { return s.draining }
+
+// Serve serves until ctx ends or a server fails, then shuts down in order. It returns the
+// first serving error, or nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, gateway RegisterGateway) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
+
+	conn, err := grpc.NewClient(dialTarget(s.GRPCAddr()),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(s.cfg.MaxRecvBytes*2), grpc.MaxCallSendMsgSize(s.cfg.MaxRecvBytes)))
+	if err != nil {
+		s.grpc.Stop()
+		return fmt.Errorf("dial own gRPC port for REST: %w", err)
+	}
+	defer conn.Close()
+	gwmux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{
+			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
+			// Unknown fields are refused, so a misspelt field is an error, not silently ignored.
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		},
+	}))
+	// REST calls go through the gRPC port, so validation, interceptors and metrics are the
+	// same for both; the hop costs little next to JSON marshalling.
+	if err := gateway(ctx, gwmux, conn); err != nil {
+		s.grpc.Stop()
+		return fmt.Errorf("register REST gateway: %w", err)
+	}
+	httpSrv := &http.Server{
+		Handler:           s.httpHandler(gwmux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() { errc <- httpSrv.Serve(s.httpLis) }()
+
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.ready.Store(true)
+	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		s.log.Error("server failed", "err", serveErr)
+	}
+	s.shutdown(httpSrv)
+	return serveErr
+}
+
+func (s *Server) shutdown(httpSrv *http.Server) {
+	s.ready.Store(false)
+	s.health.Shutdown()
+	close(s.draining)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(ctx); err != nil {
+		s.log.Warn("HTTP shutdown deadline passed; closing connections", "err", err)
+		httpSrv.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		s.log.Warn("gRPC graceful stop deadline passed; stopping")
+		s.grpc.Stop()
+		<-stopped
+	}
+	s.log.Info("stopped serving")
+}
+
+// Close flushes and stops the telemetry providers. Call it after Serve has returned.
+func (s *Server) Close(ctx context.Context) error { return s.telemetry.Shutdown(ctx) }
+
+// dialTarget turns a listen address into one to dial: an unspecified host means loopback.
+func dialTarget(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "passthrough:///" + net.JoinHostPort(host, port)
+}

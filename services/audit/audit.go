@@ -1,0 +1,205 @@
+// Package audit wires the audit service: Badger store, ledger (single writer and hash chain),
+// gRPC and REST. The same code runs as the osiris-audit binary and inside `osiris up`.
+package audit
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/osirisplane/osiris/api/openapi"
+	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/platform/badgerdb"
+	"github.com/osirisplane/osiris/platform/serve"
+	"github.com/osirisplane/osiris/platform/writer"
+	"github.com/osirisplane/osiris/services/audit/internal/badgerstore"
+	"github.com/osirisplane/osiris/services/audit/internal/grpcapi"
+	"github.com/osirisplane/osiris/services/audit/internal/ledger"
+)
+
+// EnvPrefix is the prefix of the service's environment variables (OSIRIS_AUDIT_DATA_DIR).
+const EnvPrefix = "OSIRIS_AUDIT"
+
+// Config is everything the service can be told at start-up.
+type Config struct {
+	DataDir           string
+	GRPCAddr          string
+	HTTPAddr          string
+	MaxArgumentsBytes int
+	QueueDepth        int
+	ShutdownTimeout   time.Duration
+	GCInterval        time.Duration
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
+}
+
+// DefaultConfig is the configuration of a plain `osiris-audit`.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:           "./data/audit",
+		GRPCAddr:          "127.0.0.1:7101",
+		HTTPAddr:          "127.0.0.1:8101",
+		MaxArgumentsBytes: ledger.DefaultMaxArgumentsBytes,
+		QueueDepth:        writer.DefaultDepth,
+		ShutdownTimeout:   serve.DefaultShutdownTimeout,
+		GCInterval:        5 * time.Minute,
+	}
+}
+
+// RegisterFlags declares the service's flags on fs, with c's values as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the Badger store")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (REST, /metrics, /healthz, /readyz, /openapi.json)")
+	fs.IntVar(&c.MaxArgumentsBytes, "max-arguments-bytes", c.MaxArgumentsBytes, "largest encoded arguments of one event")
+	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "appends that may wait for the writer before RESOURCE_EXHAUSTED")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for in-flight requests")
+	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often value-log garbage collection runs")
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("--data-dir is required")
+	case c.GRPCAddr == "" || c.HTTPAddr == "":
+		return errors.New("--grpc-addr and --http-addr are required")
+	case c.MaxArgumentsBytes < 1024 || c.MaxArgumentsBytes > 64<<20:
+		return fmt.Errorf("--max-arguments-bytes must be between 1024 and %d, got %d", 64<<20, c.MaxArgumentsBytes)
+	case c.QueueDepth < 1 || c.QueueDepth > 1<<20:
+		return fmt.Errorf("--queue-depth must be between 1 and %d, got %d", 1<<20, c.QueueDepth)
+	case c.ShutdownTimeout <= 0:
+		return errors.New("--shutdown-timeout must be positive")
+	case c.GCInterval <= 0:
+		return errors.New("--gc-interval must be positive")
+	}
+	return nil
+}
+
+// Service is a running audit service.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	srv    *serve.Server
+	db     *badgerdb.DB
+	ledger *ledger.Ledger
+}
+
+// New opens the store, starts the writer and binds the listeners. Run serves; if Run is never
+// called, Close releases everything.
+func New(cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	doc, err := openapi.Document("audit")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := serve.New(serve.Config{
+		Service:         "audit",
+		GRPCAddr:        cfg.GRPCAddr,
+		HTTPAddr:        cfg.HTTPAddr,
+		OpenAPI:         doc,
+		MaxRecvBytes:    cfg.MaxArgumentsBytes + 1<<20, // arguments plus the event's other fields
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	db, err := badgerdb.Open(cfg.DataDir, badgerdb.Options{}, log)
+	if err != nil {
+		srv.Close(context.Background())
+		return nil, err
+	}
+	meter := srv.Telemetry().MeterProvider.Meter("github.com/osirisplane/osiris/services/audit")
+	batches, err := meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("events committed per synced write"),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
+	if err != nil {
+		db.Close()
+		srv.Close(context.Background())
+		return nil, err
+	}
+	l, err := ledger.Open(badgerstore.New(db), ledger.Config{
+		MaxArgumentsBytes: cfg.MaxArgumentsBytes,
+		Queue: writer.Config{
+			Depth:   cfg.QueueDepth,
+			Observe: func(n int) { batches.Record(context.Background(), int64(n)) },
+		},
+		Now: cfg.Now,
+	})
+	if err != nil {
+		db.Close()
+		srv.Close(context.Background())
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log.With("service", "audit"), srv: srv, db: db, ledger: l}
+	if err := s.observe(meter); err != nil {
+		s.Close()
+		return nil, err
+	}
+	auditv1.RegisterAuditServiceServer(srv.GRPC(), grpcapi.New(l, srv.Draining()))
+	return s, nil
+}
+
+func (s *Service) observe(meter metric.Meter) error {
+	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("appends waiting for the writer"))
+	if err != nil {
+		return err
+	}
+	head, err := meter.Int64ObservableGauge("osiris.audit.head_seq", metric.WithDescription("sequence number of the last durable event"))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(depth, int64(s.ledger.QueueLen()))
+		o.ObserveInt64(head, int64(s.ledger.Head()))
+		return nil
+	}, depth, head)
+	return err
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Service) GRPCAddr() string { return s.srv.GRPCAddr() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Service) HTTPAddr() string { return s.srv.HTTPAddr() }
+
+// Run serves until ctx ends, then shuts down in order: servers, writer (drained), store.
+func (s *Service) Run(ctx context.Context) error {
+	gcCtx, stopGC := context.WithCancel(context.Background())
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		s.db.CollectGarbage(gcCtx, s.cfg.GCInterval, 0.5)
+	}()
+	serveErr := s.srv.Serve(ctx, auditv1.RegisterAuditServiceHandler)
+	stopGC()
+	<-gcDone
+	return errors.Join(serveErr, s.Close())
+}
+
+// Close drains the writer, closes the store and the telemetry providers.
+func (s *Service) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := errors.Join(s.ledger.Close(ctx), s.srv.Close(ctx))
+	if err == nil {
+		s.log.Info("stopped; store closed")
+	}
+	return err
+}
+
+// Run is New followed by Service.Run: the whole life of the service.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	s, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}

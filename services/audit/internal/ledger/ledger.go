@@ -1,0 +1,211 @@
+// Package ledger is the audit log's domain: it validates and redacts events, numbers and
+// chains them in its single writer, and answers reads from store snapshots.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/platform/apierr"
+	"github.com/osirisplane/osiris/platform/redact"
+	"github.com/osirisplane/osiris/platform/writer"
+	"github.com/osirisplane/osiris/services/audit/internal/chain"
+)
+
+// DefaultMaxArgumentsBytes bounds the encoded size of an event's arguments.
+const DefaultMaxArgumentsBytes = 1 << 20
+
+// Config tunes a Ledger; the zero value gives the defaults.
+type Config struct {
+	// MaxArgumentsBytes bounds the protobuf size of an event's arguments.
+	MaxArgumentsBytes int
+	// Queue bounds the writer queue.
+	Queue writer.Config
+	// Now is the clock; time.Now when nil. Event times never go backwards along the log,
+	// even when this clock does.
+	Now func() time.Time
+}
+
+// Receipt acknowledges a durable append.
+type Receipt struct {
+	Seq  uint64
+	Hash []byte
+}
+
+// Ledger is the audit log. It owns its store from Open until Close.
+type Ledger struct {
+	store    Store
+	q        *writer.Queue[*auditv1.Event, Receipt]
+	redactor *redact.Redactor
+	maxArgs  int
+	now      func() time.Time
+
+	// Owned by the writer goroutine (and Open, before it starts).
+	head head
+
+	// Published for readers: the last durable seq, and a channel closed when it advances.
+	watch watch
+}
+
+type head struct {
+	seq  uint64
+	hash []byte
+	time time.Time
+}
+
+// Open reads the chain head from store and starts the writer.
+func Open(store Store, cfg Config) (*Ledger, error) {
+	if cfg.MaxArgumentsBytes <= 0 {
+		cfg.MaxArgumentsBytes = DefaultMaxArgumentsBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	l := &Ledger{
+		store:    store,
+		redactor: redact.New(redact.AuditMask),
+		maxArgs:  cfg.MaxArgumentsBytes,
+		now:      cfg.Now,
+		watch:    watch{ch: make(chan struct{})},
+	}
+	if err := l.loadHead(); err != nil {
+		return nil, err
+	}
+	l.watch.seq = l.head.seq
+	l.q = writer.New(cfg.Queue, l.apply)
+	return l, nil
+}
+
+func (l *Ledger) loadHead() error {
+	last, err := l.store.Last()
+	if err != nil {
+		return fmt.Errorf("read chain head: %w", err)
+	}
+	l.head = head{hash: chain.Genesis()}
+	if last != nil {
+		l.head = head{seq: last.GetSeq(), hash: last.GetHash(), time: last.GetTime().AsTime()}
+	}
+	return nil
+}
+
+// Close stops intake, appends what is queued, and closes the store.
+func (l *Ledger) Close(ctx context.Context) error {
+	return errors.Join(l.q.Close(ctx), l.store.Close())
+}
+
+// QueueLen is how many appends wait for the writer.
+func (l *Ledger) QueueLen() int { return l.q.Len() }
+
+// Head is the sequence number of the last durable event.
+func (l *Ledger) Head() uint64 {
+	seq, _ := l.watch.current()
+	return seq
+}
+
+// Append validates and redacts e, then waits until it is numbered, chained and synced.
+// Only the fields a client may set are taken from e; e itself is not modified.
+func (l *Ledger) Append(ctx context.Context, e *auditv1.Event) (Receipt, error) {
+	if err := validateEvent(e, l.maxArgs); err != nil {
+		return Receipt{}, err
+	}
+	return l.q.Submit(ctx, l.redacted(e))
+}
+
+func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
+	return &auditv1.Event{
+		EventType:     e.GetEventType(),
+		SessionId:     e.GetSessionId(),
+		CorrelationId: e.GetCorrelationId(),
+		Tool:          e.GetTool(),
+		Arguments:     l.redactor.Struct(e.GetArguments()),
+		BytesIn:       e.GetBytesIn(),
+		BytesOut:      e.GetBytesOut(),
+		DurationMs:    e.GetDurationMs(),
+		ErrorCode:     l.redactor.String(e.GetErrorCode()),
+		ErrorMessage:  l.redactor.String(e.GetErrorMessage()),
+		ResourceUri:   l.redactor.String(e.GetResourceUri()),
+		Operation:     e.GetOperation(),
+	}
+}
+
+// apply runs on the writer goroutine: it numbers, timestamps and chains the batch, stores it
+// in one synced write, and only then moves the head.
+func (l *Ledger) apply(batch []*auditv1.Event) ([]writer.Result[Receipt], error) {
+	now := l.now().UTC()
+	if now.Before(l.head.time) {
+		now = l.head.time // keep time non-decreasing along the sequence
+	}
+	ts := timestamppb.New(now)
+	results := make([]writer.Result[Receipt], len(batch))
+	stored := make([]*auditv1.Event, 0, len(batch))
+	seq, prev := l.head.seq, l.head.hash
+	for i, e := range batch {
+		e.Seq, e.Time, e.PrevHash = seq+1, ts, prev
+		h, err := chain.Digest(prev, e)
+		if err != nil {
+			results[i].Err = apierr.Invalid("event cannot be encoded: %v", err)
+			continue
+		}
+		e.Hash = h
+		seq, prev = e.Seq, h
+		stored = append(stored, e)
+		results[i].Value = Receipt{Seq: e.Seq, Hash: h}
+	}
+	if len(stored) == 0 {
+		return results, nil
+	}
+	if err := l.store.Append(stored); err != nil {
+		// Part of the batch may be on disk: take the head from the store, not from memory.
+		if herr := l.loadHead(); herr != nil {
+			err = errors.Join(err, herr)
+		}
+		l.watch.advance(l.head.seq)
+		return nil, err
+	}
+	l.head = head{seq: seq, hash: prev, time: now}
+	l.watch.advance(seq)
+	return results, nil
+}
+
+// Get returns one event.
+func (l *Ledger) Get(_ context.Context, seq uint64) (*auditv1.Event, error) {
+	if seq == 0 {
+		return nil, apierr.Invalid("seq must be at least 1")
+	}
+	e, err := l.store.Get(seq)
+	if errors.Is(err, ErrNoEvent) {
+		return nil, apierr.NotFound("no event with seq %d", seq)
+	}
+	return e, err
+}
+
+// watch publishes the durable head to readers that follow the log.
+type watch struct {
+	mu  sync.Mutex
+	seq uint64
+	ch  chan struct{}
+}
+
+func (w *watch) advance(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq == w.seq {
+		return
+	}
+	w.seq = seq
+	close(w.ch)
+	w.ch = make(chan struct{})
+}
+
+// current returns the head and a channel that is closed when it next moves.
+func (w *watch) current() (uint64, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq, w.ch
+}

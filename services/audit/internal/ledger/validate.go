@@ -1,0 +1,111 @@
+package ledger
+
+import (
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/platform/apierr"
+)
+
+// Limits on event fields. Each is documented in the README and tested.
+const (
+	MaxNameBytes    = 256      // tool, session_id, correlation_id, error_code, operation
+	MaxMessageBytes = 64 << 10 // error_message
+	MaxURIBytes     = 4 << 10  // resource_uri
+	MaxDepth        = 32       // nesting of maps and lists in arguments
+)
+
+func validateEvent(e *auditv1.Event, maxArgs int) error {
+	if e == nil {
+		return apierr.Invalid("event is required")
+	}
+	if e.GetEventType() == auditv1.EventType_EVENT_TYPE_UNSPECIFIED {
+		return apierr.Invalid("event.event_type is required")
+	}
+	if _, known := auditv1.EventType_name[int32(e.GetEventType())]; !known {
+		return apierr.Invalid("event.event_type %d is not a known event type", e.GetEventType())
+	}
+	if e.GetSeq() != 0 || e.GetTime() != nil || len(e.GetHash()) != 0 || len(e.GetPrevHash()) != 0 {
+		return apierr.Invalid("event.seq, time, prev_hash and hash are set by the service; leave them empty")
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"tool", e.GetTool(), MaxNameBytes},
+		{"session_id", e.GetSessionId(), MaxNameBytes},
+		{"correlation_id", e.GetCorrelationId(), MaxNameBytes},
+		{"error_code", e.GetErrorCode(), MaxNameBytes},
+		{"operation", e.GetOperation(), MaxNameBytes},
+		{"error_message", e.GetErrorMessage(), MaxMessageBytes},
+		{"resource_uri", e.GetResourceUri(), MaxURIBytes},
+	} {
+		if err := checkText("event."+f.name, f.value, f.max); err != nil {
+			return err
+		}
+	}
+	if d := e.GetDurationMs(); math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
+		return apierr.Invalid("event.duration_ms must be a finite number >= 0, got %v", d)
+	}
+	if args := e.GetArguments(); args != nil {
+		if n := proto.Size(args); n > maxArgs {
+			return apierr.Exhausted("event.arguments is %d bytes, over the limit of %d", n, maxArgs)
+		}
+		if err := checkStruct("event.arguments", args, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkText(name, v string, max int) error {
+	if len(v) > max {
+		return apierr.Invalid("%s is %d bytes, over the limit of %d", name, len(v), max)
+	}
+	if !utf8.ValidString(v) {
+		return apierr.Invalid("%s is not valid UTF-8", name)
+	}
+	return nil
+}
+
+// checkStruct bounds nesting (deep structures make every later reader recurse) and refuses
+// numbers JSON cannot carry, since the log is exported as JSON.
+func checkStruct(path string, s *structpb.Struct, depth int) error {
+	if depth > MaxDepth {
+		return apierr.Invalid("%s is nested deeper than %d levels", path, MaxDepth)
+	}
+	for k, v := range s.GetFields() {
+		if err := checkValue(path+"."+k, v, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkValue(path string, v *structpb.Value, depth int) error {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_NumberValue:
+		if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
+			return apierr.Invalid("%s is %v; only finite numbers are allowed", path, k.NumberValue)
+		}
+	case *structpb.Value_StructValue:
+		return checkStruct(path, k.StructValue, depth+1)
+	case *structpb.Value_ListValue:
+		if depth+1 > MaxDepth {
+			return apierr.Invalid("%s is nested deeper than %d levels", path, MaxDepth)
+		}
+		for i, item := range k.ListValue.GetValues() {
+			if err := checkValue(fmt.Sprintf("%s[%d]", path, i), item, depth+1); err != nil {
+				return err
+			}
+		}
+	case nil:
+		return apierr.Invalid("%s has no value (use null)", path)
+	}
+	return nil
+}
