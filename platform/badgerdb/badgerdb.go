@@ -1,7 +1,17 @@
 // Package badgerdb opens the embedded Badger store of a service with the settings every
-// service shares: synced writes, no conflict detection (there is one writer), measured memory
-// sizes, a slog logger, an exclusive directory lock with a clear error, and periodic value-log
-// garbage collection.
+// service shares: no conflict detection (there is one writer), measured memory sizes, a slog
+// logger, an exclusive directory lock with a clear error, periodic value-log garbage
+// collection, and durability through Sync.
+//
+// Commits do not sync (SyncWrites is off): each service's single writer calls Sync once for
+// every group of committed batches before it acknowledges them (package writer), so one fsync
+// serves many calls and overlaps the next batch's work. Sync is Badger's DB.Sync plus an fsync
+// of each WAL and value-log file that rotated since the last Sync: DB.Sync covers only the
+// active memtable's WAL and value log, and with SyncWrites off Badger does not sync a WAL or
+// value log when it rotates to a new one, so a batch committed just before a rotation would
+// otherwise be acknowledged unsynced. Badger numbers these files in increasing order (000001.mem)
+// and the newest is the active one. On Linux, fsync through any descriptor writes back the
+// file's dirty pages, including those written through Badger's memory maps.
 package badgerdb
 
 import (
@@ -11,6 +21,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,12 +56,14 @@ const (
 // DB is an open Badger store plus the directory lock that guards it.
 type DB struct {
 	*badger.DB
+	dir  string // "" in memory
 	lock *os.File
-	log  *slog.Logger
+	// synced holds, per file kind, the newest file number at the last Sync (owned by Sync).
+	synced map[string]uint64
+	log    *slog.Logger
 }
 
-// Open opens (creating if needed) the store in dir. Every commit is synced before it returns,
-// so an acknowledged write survives a crash of the process or of the machine.
+// Open opens (creating if needed) the store in dir. Commits are made durable by Sync.
 func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 	if dir == "" && !o.InMemory {
 		return nil, errors.New("data dir is empty")
@@ -66,7 +80,7 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 	}
 	opts := badger.DefaultOptions(dir).
 		WithInMemory(o.InMemory).
-		WithSyncWrites(true).
+		WithSyncWrites(false).
 		WithDetectConflicts(false).
 		WithMemTableSize(orDefault(o.MemTableSize, DefaultMemTableSize)).
 		WithNumMemtables(int(orDefault(int64(o.NumMemtables), DefaultNumMemtables))).
@@ -76,13 +90,79 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 		WithLogger(logger{log})
 	if o.InMemory {
 		opts = opts.WithDir("").WithValueDir("")
+		dir = ""
 	}
 	db, err := badger.Open(opts)
 	if err != nil {
 		unlock(lock)
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
-	return &DB{DB: db, lock: lock, log: log}, nil
+	return &DB{DB: db, dir: dir, lock: lock, log: log, synced: map[string]uint64{}}, nil
+}
+
+// Sync makes every committed write durable (see the package comment). It is called by one
+// goroutine at a time (the writer's syncer).
+func (d *DB) Sync() error {
+	if d.dir == "" {
+		return nil // in memory
+	}
+	// List before syncing: a file that rotates after the listing is still the newest in it,
+	// and DB.Sync below syncs it.
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return fmt.Errorf("list data dir for sync: %w", err)
+	}
+	if err := d.DB.Sync(); err != nil {
+		return err
+	}
+	for _, ext := range []string{".mem", ".vlog"} {
+		files := numbered(entries, ext)
+		newest := uint64(0)
+		for fid := range files {
+			newest = max(newest, fid)
+		}
+		// Files from the one that was newest at the last sync up to (not including) the newest
+		// now have rotated since: they may hold committed writes that nothing synced.
+		for fid, name := range files {
+			if last := d.synced[ext]; last != 0 && fid >= last && fid < newest {
+				if err := fsync(filepath.Join(d.dir, name)); err != nil {
+					return err
+				}
+			}
+		}
+		d.synced[ext] = newest
+	}
+	return nil
+}
+
+// numbered maps the file numbers of the files with the extension to their names.
+func numbered(entries []os.DirEntry, ext string) map[uint64]string {
+	files := map[uint64]string{}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ext)
+		if !ok {
+			continue
+		}
+		if fid, err := strconv.ParseUint(name, 10, 32); err == nil {
+			files[fid] = e.Name()
+		}
+	}
+	return files
+}
+
+func fsync(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // flushed to a table and removed since the listing: nothing left to sync
+	}
+	if err != nil {
+		return fmt.Errorf("open %s for sync: %w", path, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
 }
 
 // Close closes the store and releases the directory lock.

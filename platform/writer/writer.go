@@ -6,9 +6,17 @@
 // a sync is shared by all the calls waiting on it, and because only one goroutine ever writes,
 // read-modify-write sequences (hash chains, counters, compare-and-set) need no locks.
 //
+// With Config.Sync set, committing and syncing are split: the writer commits each batch
+// without waiting for the disk, and a second goroutine calls Sync and then acknowledges every
+// batch committed before that Sync began. The fsync of one batch then overlaps the work of the
+// next, and one fsync covers every batch that committed while the previous one ran. Later
+// batches still see earlier ones (they are committed), so read-modify-write stays correct; what
+// waits for the disk is only the acknowledgement. If Sync ever fails, the queue stops for good:
+// the state on disk is unknown, and the service must be restarted to recover from its log.
+//
 // The queue is bounded. When it is full Submit fails at once with an error wrapping
 // apierr.ErrResourceExhausted instead of building an unbounded backlog. Close stops intake,
-// applies everything already queued, and returns when the goroutine has exited.
+// applies and syncs everything already queued, and returns when both goroutines have exited.
 package writer
 
 import (
@@ -16,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/osirisplane/osiris/platform/apierr"
 )
@@ -31,6 +40,12 @@ var ErrFull = fmt.Errorf("write queue is full, retry later: %w", apierr.ErrResou
 
 // ErrClosed is returned by Submit after Close has begun.
 var ErrClosed = fmt.Errorf("writer is shutting down: %w", apierr.ErrUnavailable)
+
+// ErrBroken wraps the Sync error that stopped the queue; every later Submit returns it.
+var ErrBroken = fmt.Errorf("store sync failed; restart the service: %w", apierr.ErrUnavailable)
+
+// syncDepth bounds how many committed batches may wait for a Sync before the writer waits.
+const syncDepth = 64
 
 // Result is the outcome of one item of a batch.
 type Result[R any] struct {
@@ -51,6 +66,9 @@ type Config struct {
 	MaxBatch int
 	// Observe, when set, is called by the writer goroutine after each batch with its size.
 	Observe func(batchSize int)
+	// Sync, when set, makes the store durable; acknowledgements wait for it (see the package
+	// comment). Without it, the apply function must make each batch durable itself.
+	Sync func() error
 }
 
 type request[T, R any] struct {
@@ -58,16 +76,25 @@ type request[T, R any] struct {
 	done chan Result[R] // buffered, so the writer never blocks on a caller that has gone
 }
 
+// committed is a batch that is applied and waits for a Sync before its callers hear.
+type committed[T, R any] struct {
+	reqs    []request[T, R]
+	results []Result[R]
+}
+
 // Queue is a bounded single-writer queue. Create it with New; it is safe for concurrent use.
 type Queue[T, R any] struct {
 	apply    ApplyFunc[T, R]
 	maxBatch int
 	observe  func(int)
+	sync     func() error
 
 	mu     sync.RWMutex // guards closed against sends on a closed channel
 	closed bool
 	in     chan request[T, R]
+	broken atomic.Pointer[error] // set once, by the syncer, when Sync fails
 
+	toSync  chan committed[T, R]
 	stopped chan struct{}
 }
 
@@ -83,10 +110,18 @@ func New[T, R any](cfg Config, apply ApplyFunc[T, R]) *Queue[T, R] {
 		apply:    apply,
 		maxBatch: cfg.MaxBatch,
 		observe:  cfg.Observe,
+		sync:     cfg.Sync,
 		in:       make(chan request[T, R], cfg.Depth),
 		stopped:  make(chan struct{}),
 	}
-	go q.run()
+	if q.sync == nil {
+		go func() { q.run(); close(q.stopped) }()
+		return q
+	}
+	q.toSync = make(chan committed[T, R], syncDepth)
+	synced := make(chan struct{})
+	go func() { q.run(); close(q.toSync); <-synced; close(q.stopped) }()
+	go func() { q.syncLoop(); close(synced) }()
 	return q
 }
 
@@ -99,6 +134,9 @@ func (q *Queue[T, R]) Submit(ctx context.Context, item T) (R, error) {
 		return zero, err
 	}
 	req := request[T, R]{item: item, done: make(chan Result[R], 1)}
+	if err := q.broken.Load(); err != nil {
+		return zero, *err
+	}
 	q.mu.RLock()
 	if q.closed {
 		q.mu.RUnlock()
@@ -139,11 +177,10 @@ func (q *Queue[T, R]) Close(ctx context.Context) error {
 }
 
 func (q *Queue[T, R]) run() {
-	defer close(q.stopped)
-	reqs := make([]request[T, R], 0, q.maxBatch)
 	items := make([]T, 0, q.maxBatch)
 	for first := range q.in {
-		reqs = append(reqs[:0], first)
+		// A fresh slice per batch: with a syncer, the batch outlives this iteration.
+		reqs := append(make([]request[T, R], 0, min(len(q.in)+1, q.maxBatch)), first)
 	drain:
 		for len(reqs) < q.maxBatch {
 			select {
@@ -162,23 +199,63 @@ func (q *Queue[T, R]) run() {
 		}
 		q.finish(reqs, items)
 		clear(items) // drop references so the garbage collector can take the items
-		clear(reqs)
 	}
 }
 
 func (q *Queue[T, R]) finish(reqs []request[T, R], items []T) {
+	if q.observe != nil {
+		q.observe(len(items))
+	}
+	if err := q.broken.Load(); err != nil {
+		answer(reqs, nil, *err)
+		return
+	}
 	results, err := q.apply(items)
 	if err == nil && len(results) != len(items) {
 		err = errors.New("writer: apply returned the wrong number of results")
 	}
+	if err != nil || q.sync == nil {
+		answer(reqs, results, err)
+		return
+	}
+	q.toSync <- committed[T, R]{reqs: reqs, results: results}
+}
+
+// syncLoop takes every committed batch waiting, syncs once, then answers them all.
+func (q *Queue[T, R]) syncLoop() {
+	for first := range q.toSync {
+		group := []committed[T, R]{first}
+	drain:
+		for {
+			select {
+			case c, ok := <-q.toSync:
+				if !ok {
+					break drain
+				}
+				group = append(group, c)
+			default:
+				break drain
+			}
+		}
+		var err error
+		if prev := q.broken.Load(); prev != nil {
+			err = *prev
+		} else if serr := q.sync(); serr != nil {
+			err = fmt.Errorf("%w: %v", ErrBroken, serr)
+			q.broken.Store(&err)
+		}
+		for _, c := range group {
+			answer(c.reqs, c.results, err)
+		}
+	}
+}
+
+func answer[T, R any](reqs []request[T, R], results []Result[R], err error) {
 	for i, r := range reqs {
 		if err != nil {
 			r.done <- Result[R]{Err: err}
 			continue
 		}
 		r.done <- results[i]
-	}
-	if q.observe != nil {
-		q.observe(len(items))
 	}
 }

@@ -51,8 +51,8 @@ func indexPrefix(kind ledger.IndexKind, value string) []byte {
 	return append(b, value...)
 }
 
-// Append writes events and their index entries, committing (and syncing) once, or more often
-// only when a batch is larger than one Badger transaction may be.
+// Append writes events and their index entries in one commit, or more only when a batch is
+// larger than one Badger transaction may be. Sync makes them durable.
 func (s *Store) Append(events []*auditv1.Event) error {
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
@@ -197,6 +197,9 @@ func decode(item *badger.Item) (*auditv1.Event, error) {
 	}
 	return e, nil
 }
+
+// Sync makes every committed event durable.
+func (s *Store) Sync() error { return s.db.Sync() }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -48,8 +49,11 @@ type Ledger struct {
 
 	// Owned by the writer goroutine (and Open, before it starts).
 	head head
+	// The last committed seq, for the syncer: what it syncs becomes durable.
+	committed atomic.Uint64
 
 	// Published for readers: the last durable seq, and a channel closed when it advances.
+	// Readers never see past it, so nothing a reader saw can vanish in a power loss.
 	watch watch
 }
 
@@ -78,8 +82,20 @@ func Open(store Store, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	l.watch.seq = l.head.seq
+	l.committed.Store(l.head.seq)
+	cfg.Queue.Sync = l.sync
 	l.q = writer.New(cfg.Queue, l.apply)
 	return l, nil
+}
+
+// sync runs on the writer's syncer: everything committed before it began is durable after it.
+func (l *Ledger) sync() error {
+	seq := l.committed.Load()
+	if err := l.store.Sync(); err != nil {
+		return err
+	}
+	l.watch.advance(seq)
+	return nil
 }
 
 func (l *Ledger) loadHead() error {
@@ -134,8 +150,8 @@ func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
 	}
 }
 
-// apply runs on the writer goroutine: it numbers, timestamps and chains the batch, stores it
-// in one synced write, and only then moves the head.
+// apply runs on the writer goroutine: it numbers, timestamps and chains the batch, commits it
+// in one write, and only then moves the head. The writer acknowledges after the next sync.
 func (l *Ledger) apply(batch []*auditv1.Event) ([]writer.Result[Receipt], error) {
 	now := l.now().UTC()
 	if now.Before(l.head.time) {
@@ -165,11 +181,11 @@ func (l *Ledger) apply(batch []*auditv1.Event) ([]writer.Result[Receipt], error)
 		if herr := l.loadHead(); herr != nil {
 			err = errors.Join(err, herr)
 		}
-		l.watch.advance(l.head.seq)
+		l.committed.Store(l.head.seq)
 		return nil, err
 	}
 	l.head = head{seq: seq, hash: prev, time: now}
-	l.watch.advance(seq)
+	l.committed.Store(seq)
 	return results, nil
 }
 
@@ -177,6 +193,9 @@ func (l *Ledger) apply(batch []*auditv1.Event) ([]writer.Result[Receipt], error)
 func (l *Ledger) Get(_ context.Context, seq uint64) (*auditv1.Event, error) {
 	if seq == 0 {
 		return nil, apierr.Invalid("seq must be at least 1")
+	}
+	if seq > l.Head() {
+		return nil, apierr.NotFound("no event with seq %d", seq)
 	}
 	e, err := l.store.Get(seq)
 	if errors.Is(err, ErrNoEvent) {

@@ -128,9 +128,10 @@ func (l *Ledger) List(ctx context.Context, f Filter, pageSize int, token string)
 		examined int
 		last     = after
 		more     bool
+		head     = l.Head()
 	)
 	err = l.store.Scan(ctx, f.index(), after, func(e *auditv1.Event) (bool, error) {
-		if f.pastUntil(e) {
+		if e.GetSeq() > head || f.pastUntil(e) {
 			return false, nil
 		}
 		if f.matches(e) {
@@ -188,6 +189,9 @@ func (l *Ledger) Tail(ctx context.Context, f Filter, after uint64, send func(*au
 		head, changed := l.watch.current()
 		if head > after {
 			err := l.store.Scan(ctx, f.index(), after, func(e *auditv1.Event) (bool, error) {
+				if e.GetSeq() > head {
+					return false, nil // committed, not yet durable: the next round sends it
+				}
 				if f.matches(e) && !f.pastUntil(e) {
 					if err := send(e); err != nil {
 						return false, err
@@ -199,7 +203,7 @@ func (l *Ledger) Tail(ctx context.Context, f Filter, after uint64, send func(*au
 			if err != nil {
 				return err
 			}
-			// The snapshot held at least head; events of other filters up to it are done.
+			// Every event up to head was seen; those of other filters are done too.
 			after = max(after, head)
 		}
 		select {
@@ -219,8 +223,9 @@ func (l *Ledger) Export(ctx context.Context, f Filter, fn func(*auditv1.Event) e
 	if err != nil {
 		return err
 	}
+	head := l.Head()
 	return l.store.Scan(ctx, f.index(), after, func(e *auditv1.Event) (bool, error) {
-		if f.pastUntil(e) {
+		if e.GetSeq() > head || f.pastUntil(e) {
 			return false, nil
 		}
 		if f.matches(e) {
@@ -247,6 +252,9 @@ func (l *Ledger) Verify(ctx context.Context) (Verification, error) {
 	v := chain.NewVerifier()
 	var out Verification
 	err := l.store.Scan(ctx, Index{Kind: IndexAll}, 0, func(e *auditv1.Event) (bool, error) {
+		if e.GetSeq() > head {
+			return false, nil // not durable yet; verified next time
+		}
 		if err := v.Next(e); err != nil {
 			out.FirstBadSeq, out.Reason = v.Checked()+1, err.Error()
 			return false, nil

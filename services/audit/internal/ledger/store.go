@@ -12,9 +12,11 @@ import (
 // the ledger, above this interface, so another backend (a replicated stream) only has to store
 // and scan events in sequence order.
 type Store interface {
-	// Append durably stores events that are already numbered and chained, in order. When it
-	// returns nil every event is synced. On error some prefix may have been stored.
+	// Append commits events that are already numbered and chained, in order; later reads see
+	// them. On error some prefix may have been committed.
 	Append(events []*auditv1.Event) error
+	// Sync makes everything committed so far durable.
+	Sync() error
 	// Last returns the event with the highest seq, or nil for an empty log.
 	Last() (*auditv1.Event, error)
 	// Get returns one event, or an error wrapping ErrNoEvent.
