@@ -1,0 +1,55 @@
+# Osiris state plane. `make help` lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+TOOLS := $(CURDIR)/.tools
+export PATH := $(TOOLS):$(PATH)
+# Every module of the workspace (the directories named in go.work).
+MODULES := $(shell sed -n 's/^[[:space:]]*\(\.[^[:space:]]*\)$$/\1/p' go.work)
+
+.PHONY: help tools gen gen-check lint build test test-short bench run clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+# The pinned tools (tools/go.mod and tools/buf/go.mod), built from source into .tools/.
+$(TOOLS)/.built: tools/go.mod tools/buf/go.mod
+	cd tools && GOWORK=off GOBIN=$(TOOLS) go install tool
+	cd tools/buf && GOWORK=off GOBIN=$(TOOLS) go install tool
+	touch $@
+
+tools: $(TOOLS)/.built ## build the pinned tools (buf, protoc plugins, gotestsum) into .tools/
+
+gen: tools ## regenerate Go, gateway and OpenAPI code from proto/
+	buf lint
+	buf generate
+
+gen-check: gen ## fail if regenerating changes any committed file
+	@if [ -n "$$(git status --porcelain -- api)" ]; then \
+		echo "generated code is stale; run 'make gen' and commit:"; git status --porcelain -- api; exit 1; fi
+
+lint: tools ## buf lint, gofmt, go vet over every module
+	buf lint
+	@out=$$(gofmt -l $(MODULES) | grep -v -E '\.pb(\.gw)?\.go$$' || true); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet $(addsuffix /...,$(MODULES))
+
+build: ## build every binary into ./bin
+	@mkdir -p bin
+	go build -o bin/ $(addprefix ./,$(wildcard cmd/* services/*/cmd/* gateway/cmd/*))
+	@ls bin
+
+test: tools ## every test of every module, with the race detector
+	gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m $(addsuffix /...,$(MODULES))
+
+test-short: ## the same without the race detector (faster, for a quick check)
+	go test -count=1 $(addsuffix /...,$(MODULES))
+
+bench: ## every benchmark (ratios against a baseline measured in the same run)
+	go test -run '^$$' -bench . -benchtime 1x $(addsuffix /...,$(MODULES))
+
+run: build ## the whole stack in one process, data under ./data
+	./bin/osiris up --data-dir ./data
+
+clean: ## remove build output (not ./data)
+	rm -rf bin
