@@ -20,6 +20,8 @@ func main() {
 	os.Args = append([]string{"osiris up"}, os.Args[2:]...)
 	cfg := stack.Config{DataDir: "./data"}
 	os.Exit(cli.Main("osiris up", "OSIRIS",
-		func(fs *flag.FlagSet) { fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for every service's store") },
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for every service's store")
+		},
 		func(ctx context.Context, log *slog.Logger) error { return stack.Up(ctx, cfg, log, os.Stdout) }))
 }
