@@ -7,7 +7,7 @@ export PATH := $(TOOLS):$(PATH)
 # Every module of the workspace (the directories named in go.work).
 MODULES := $(shell sed -n 's/^[[:space:]]*\(\.[^[:space:]]*\)$$/\1/p' go.work)
 
-.PHONY: help tools gen gen-check lint build test test-short bench run clean
+.PHONY: help tools gen gen-check lint build test test-go conformance test-short bench run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -39,8 +39,13 @@ build: ## build every binary into ./bin
 	go build -o bin/ $(addprefix ./,$(wildcard cmd/* services/*/cmd/* gateway/cmd/*))
 	@ls bin
 
-test: tools ## every test of every module, with the race detector
+test: test-go conformance ## every test: Go tests of every module (race detector), then MCP conformance
+
+test-go: tools ## the Go tests of every module, with the race detector
 	gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 30m $(addsuffix /...,$(MODULES))
+
+conformance: tools ## the official MCP conformance suite through the gateway (needs npx)
+	scripts/conformance.sh
 
 test-short: ## the same without the race detector (faster, for a quick check)
 	go test -count=1 $(addsuffix /...,$(MODULES))

@@ -1,0 +1,205 @@
+// Package proxy is the transparent MCP proxy at the heart of the gateway, built on the
+// official Go SDK. Each downstream session (an agent) gets its own upstream client session,
+// opened inside the downstream initialize with that agent's capabilities, so one agent's
+// sampling requests, logs, progress and resource updates can never reach another agent.
+//
+// Downstream to upstream: one receiving middleware forwards every method except the ones the
+// SDK answers itself (initialize, ping, initialized and cancelled notifications).
+// Upstream to downstream: the upstream client's handlers relay sampling, elicitation, roots,
+// logging, progress, resource updates and list changes to the downstream session, on the
+// stream of the call they belong to where that can be known.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Dial opens a transport to the upstream server for one downstream session.
+type Dial func(ctx context.Context) (mcp.Transport, error)
+
+// Around wraps every forwarded request; the gateway's fan-out (audit, telemetry, session,
+// cache) plugs in here. forward performs the upstream call.
+type Around func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error)
+
+// Config describes a proxy.
+type Config struct {
+	Dial   Dial
+	Around Around // nil: forward as is
+	Logger *slog.Logger
+	// Version is reported as the gateway's own implementation version to upstreams.
+	Version string
+}
+
+// Proxy maps downstream sessions to upstream sessions. Create it with New.
+type Proxy struct {
+	cfg    Config
+	server *mcp.Server
+
+	mu    sync.Mutex
+	links map[*mcp.ServerSession]*link
+	send  mcp.MethodHandler // the server's sending handler, captured for notifications to one session
+}
+
+// New builds the proxy and its MCP server.
+func New(cfg Config) *Proxy {
+	if cfg.Around == nil {
+		cfg.Around = func(ctx context.Context, _ *mcp.ServerSession, _ string, _ mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+			return forward(ctx)
+		}
+	}
+	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}}
+	p.server = mcp.NewServer(&mcp.Implementation{Name: "osiris-gateway", Version: cfg.Version}, &mcp.ServerOptions{
+		Logger: cfg.Logger,
+		// Methods whose result the SDK builds itself (an empty one) reach the upstream through
+		// these hooks; the default handlers call them and answer.
+		SubscribeHandler: func(ctx context.Context, req *mcp.SubscribeRequest) error {
+			return p.upstream(req.Session, func(l *link) error { return passError(l.cs.Subscribe(ctx, req.Params)) })
+		},
+		UnsubscribeHandler: func(ctx context.Context, req *mcp.UnsubscribeRequest) error {
+			return p.upstream(req.Session, func(l *link) error { return passError(l.cs.Unsubscribe(ctx, req.Params)) })
+		},
+	})
+	p.server.AddSendingMiddleware(p.captureSend)
+	p.server.AddReceivingMiddleware(p.receive)
+	return p
+}
+
+// Server is the MCP server to serve over HTTP or stdio.
+func (p *Proxy) Server() *mcp.Server { return p.server }
+
+// Sessions is how many downstream sessions have an upstream session now.
+func (p *Proxy) Sessions() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.links)
+}
+
+func (p *Proxy) captureSend(next mcp.MethodHandler) mcp.MethodHandler {
+	p.mu.Lock()
+	p.send = next
+	p.mu.Unlock()
+	return next
+}
+
+func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		ss, _ := req.GetSession().(*mcp.ServerSession)
+		switch method {
+		case "initialize":
+			return p.initialize(ctx, next, ss, req)
+		case "ping", "notifications/initialized", "notifications/cancelled":
+			return next(ctx, method, req)
+		}
+		l := p.link(ss)
+		if l == nil {
+			return nil, errors.New("session is not initialized")
+		}
+		forward := func(ctx context.Context) (mcp.Result, error) { return l.forward(ctx, method, req) }
+		switch method {
+		case "resources/subscribe", "resources/unsubscribe":
+			forward = func(ctx context.Context) (mcp.Result, error) { return next(ctx, method, req) }
+		case "logging/setLevel":
+			// Upstream first; then the downstream session records the level, because it filters
+			// what it relays by its own level.
+			forward = func(ctx context.Context) (mcp.Result, error) {
+				params, _ := req.GetParams().(*mcp.SetLoggingLevelParams)
+				if err := passError(l.cs.SetLoggingLevel(ctx, params)); err != nil {
+					return nil, err
+				}
+				return next(ctx, method, req)
+			}
+		}
+		return p.cfg.Around(ctx, ss, method, req, forward)
+	}
+}
+
+// initialize lets the SDK answer, then opens the upstream session with this client's
+// capabilities and reports the upstream's capabilities, instructions and identity.
+func (p *Proxy) initialize(ctx context.Context, next mcp.MethodHandler, ss *mcp.ServerSession, req mcp.Request) (mcp.Result, error) {
+	res, err := next(ctx, "initialize", req)
+	if err != nil {
+		return nil, err
+	}
+	params, _ := req.GetParams().(*mcp.InitializeParams)
+	init, ok := res.(*mcp.InitializeResult)
+	if !ok || params == nil {
+		return res, nil
+	}
+	l, err := p.connect(ctx, ss, params, init.ProtocolVersion)
+	if err != nil {
+		return nil, fmt.Errorf("upstream unavailable: %w", err)
+	}
+	up := l.cs.InitializeResult()
+	init.Capabilities, init.Instructions, init.ServerInfo = up.Capabilities, up.Instructions, up.ServerInfo
+	return init, nil
+}
+
+// upstream runs f with the session's link, or fails when the session has none.
+func (p *Proxy) upstream(ss *mcp.ServerSession, f func(*link) error) error {
+	l := p.link(ss)
+	if l == nil {
+		return errors.New("session is not initialized")
+	}
+	return f(l)
+}
+
+func (p *Proxy) link(ss *mcp.ServerSession) *link {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.links[ss]
+}
+
+func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params *mcp.InitializeParams, version string) (*link, error) {
+	if old := p.link(ss); old != nil {
+		return old, nil // a repeated initialize keeps the session it has
+	}
+	t, err := p.cfg.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &link{proxy: p, ss: ss, calls: newCalls(), order: newOrdering()}
+	t = countingTransport{Transport: t, order: l.order}
+	client := mcp.NewClient(clientInfo(params), l.clientOptions(params.Capabilities))
+	client.AddReceivingMiddleware(l.relay)
+	// The upstream session outlives this initialize request, so it must not share its context.
+	cs, err := client.Connect(context.WithoutCancel(ctx), t, &mcp.ClientSessionOptions{ProtocolVersion: version})
+	if err != nil {
+		return nil, err
+	}
+	l.cs = cs
+	p.mu.Lock()
+	p.links[ss] = l
+	p.mu.Unlock()
+	go func() {
+		// Whichever side ends first ends the other.
+		done := make(chan struct{})
+		go func() { cs.Wait(); close(done) }()
+		ssDone := make(chan struct{})
+		go func() { ss.Wait(); close(ssDone) }()
+		select {
+		case <-ssDone:
+			cs.Close()
+			<-done
+		case <-done:
+			ss.Close()
+			<-ssDone
+		}
+		p.mu.Lock()
+		delete(p.links, ss)
+		p.mu.Unlock()
+	}()
+	return l, nil
+}
+
+func clientInfo(params *mcp.InitializeParams) *mcp.Implementation {
+	if params.ClientInfo != nil {
+		return params.ClientInfo
+	}
+	return &mcp.Implementation{Name: "osiris-gateway-client"}
+}
