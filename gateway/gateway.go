@@ -15,7 +15,15 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
+	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
 )
 
@@ -36,11 +44,14 @@ type Config struct {
 	UpstreamStdio   string // NAME=COMMAND ARGS...
 	MaxRequestBytes int64
 	SessionTimeout  time.Duration
+	AuditAddr       string
+	AuditFailOpen   bool
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
-	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout}
+	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
+		AuditAddr: "127.0.0.1:7101"}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -51,6 +62,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.UpstreamStdio, "upstream-stdio", c.UpstreamStdio, "upstream MCP server started as a child process, 'NAME=COMMAND ARGS...'")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest request body")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "idle MCP sessions are closed after this")
+	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
+	fs.BoolVar(&c.AuditFailOpen, "audit-fail-open", c.AuditFailOpen, "forward calls even when the audit service cannot record them (counted as gaps)")
 }
 
 // Validate reports the first setting that cannot work.
@@ -62,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-request-bytes must be at least 1024, got %d", c.MaxRequestBytes)
 	case c.SessionTimeout <= 0:
 		return errors.New("--session-timeout must be positive")
+	case c.AuditAddr == "":
+		return errors.New("--audit-addr is required")
 	}
 	if _, _, err := c.dialer(); err != nil {
 		return err
@@ -89,30 +104,86 @@ func (c Config) dialer() (string, proxy.Dial, error) {
 	}, nil
 }
 
-// Run serves until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// Gateway is a configured gateway with its listener bound.
+type Gateway struct {
+	cfg    Config
+	log    *slog.Logger
+	proxy  *proxy.Proxy
+	lis    net.Listener
+	reg    *prometheus.Registry
+	meters *sdkmetric.MeterProvider
+	conn   *grpc.ClientConn
+}
+
+// New connects the gateway to the services and binds its HTTP listener (unless --stdio).
+func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	_, dial, _ := cfg.dialer()
-	p := proxy.New(proxy.Config{Dial: dial, Logger: log, Version: "dev"})
-	if cfg.Stdio {
-		return p.Server().Run(ctx, &mcp.StdioTransport{})
-	}
-	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	g := &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	exporter, err := otelprom.New(otelprom.WithRegisterer(g.reg), otelprom.WithoutScopeInfo())
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		return nil, err
+	}
+	g.meters = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	if g.conn, err = grpc.NewClient(cfg.AuditAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("audit service at %s: %w", cfg.AuditAddr, err)
+	}
+	if cfg.AuditFailOpen {
+		log.Warn("AUDIT FAIL-OPEN: calls are forwarded even when the audit service cannot record them; gaps are counted in osiris_gateway_audit_gaps_total")
+	}
+	audit, err := fanout.NewAudit(auditv1.NewAuditServiceClient(g.conn), cfg.AuditFailOpen, g.meters.Meter("github.com/osirisplane/osiris/gateway"), log)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: audit.Around, Logger: log, Version: "dev"})
+	if !cfg.Stdio {
+		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	return g, nil
+}
+
+// URL is the MCP endpoint ("" with --stdio).
+func (g *Gateway) URL() string {
+	if g.lis == nil {
+		return ""
+	}
+	return "http://" + g.lis.Addr().String() + "/mcp"
+}
+
+// Close releases what New acquired; Run calls it.
+func (g *Gateway) Close() {
+	if g.conn != nil {
+		g.conn.Close()
+	}
+	if g.meters != nil {
+		g.meters.Shutdown(context.Background())
+	}
+}
+
+// Run serves until ctx ends, then shuts down.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.Close()
+	if g.cfg.Stdio {
+		return g.proxy.Server().Run(ctx, &mcp.StdioTransport{})
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return p.Server() }, &mcp.StreamableHTTPOptions{
-		SessionTimeout:      cfg.SessionTimeout,
-		MaxRequestBodyBytes: cfg.MaxRequestBytes,
-		Logger:              log,
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
+		SessionTimeout:      g.cfg.SessionTimeout,
+		MaxRequestBodyBytes: g.cfg.MaxRequestBytes,
+		Logger:              g.log,
 	}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	log.Info("gateway serving", "mcp", "http://"+lis.Addr().String()+"/mcp")
+	go func() { errc <- srv.Serve(g.lis) }()
+	g.log.Info("gateway serving", "mcp", g.URL())
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -121,4 +192,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// Run is New followed by Gateway.Run.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	g, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
 }

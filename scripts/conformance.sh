@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite through the gateway, fronting the Go SDK's
-# everything-server (pinned in tools/go.mod) over streamable HTTP, then over stdio.
-# Each run must pass every check. Needs: Go, Node 20 + npx (the suite is an npm package).
+# everything-server (pinned in tools/go.mod) over streamable HTTP, then over stdio, with the
+# audit service behind it. Each run must pass every check, and every tool call the suite made
+# must be in the audit log twice (started, then completed or failed) under one correlation id.
+# Needs: Go, curl, Node 20 + npx (the suite is an npm package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUITE=@modelcontextprotocol/conformance@0.1.13
@@ -10,29 +12,49 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$bin"; }
 trap cleanup EXIT
 
-go build -o "$bin/osiris-gateway" ./gateway/cmd/osiris-gateway
+go build -o "$bin/" ./gateway/cmd/osiris-gateway ./services/audit/cmd/osiris-audit
 everything=.tools/everything-server
 [ -x "$everything" ] || { echo "missing $everything: run make tools"; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened"; exit 1; }
 
-run_suite() { # name url
+run_suite() { # name url audit-http
 	local log="$bin/$1.log"
 	npx -y "$SUITE" server --url "$2" > "$log" 2>&1 || true
 	grep -E '^(✗|Total)' "$log" | sed "s/^/[$1] /"
 	grep -q '^Total: 40 passed, 0 failed' "$log" || { echo "[$1] conformance through the gateway failed"; tail -40 "$log"; exit 1; }
+	curl -sf "http://$3/v1/audit/events:export" > "$bin/audit.jsonl"
+	awk -v name="$1" '
+		match($0, /"correlation_id":"[^"]*"/) { id = substr($0, RSTART + 18, RLENGTH - 19) }
+		/"event":"tool_call_started"/ { started[id]++; n++ }
+		/"event":"tool_call_(completed|failed)"/ { ended[id]++ }
+		END {
+			for (id in started) if (started[id] != 1 || ended[id] != 1) { printf "[%s] call %s: %d started, %d ended\n", name, id, started[id], ended[id]; bad = 1 }
+			for (id in ended) if (!(id in started)) { printf "[%s] call %s ended but never started\n", name, id; bad = 1 }
+			if (n == 0) { printf "[%s] no tool call was audited\n", name; bad = 1 }
+			if (!bad) printf "[%s] audit log: %d tool calls, each started and ended once\n", name, n
+			exit bad
+		}' "$bin/audit.jsonl"
+}
+
+start_audit() { # data-dir -> sets AUDIT_GRPC, AUDIT_HTTP
+	AUDIT_GRPC=127.0.0.1:$(free_port); AUDIT_HTTP=127.0.0.1:$(free_port)
+	"$bin/osiris-audit" --data-dir "$1" --grpc-addr "$AUDIT_GRPC" --http-addr "$AUDIT_HTTP" > "$1.log" 2>&1 & pids+=($!)
+	wait_port "${AUDIT_HTTP#*:}"
 }
 
 up=$(free_port); gw=$(free_port)
+start_audit "$bin/audit-http"
 "$everything" -http "127.0.0.1:$up" -stateless=false > "$bin/upstream.log" 2>&1 & pids+=($!)
 wait_port "$up"
-"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw" --upstream "everything=http://127.0.0.1:$up/mcp" > "$bin/gw-http.log" 2>&1 & pids+=($!)
+"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw" --upstream "everything=http://127.0.0.1:$up/mcp" --audit-addr "$AUDIT_GRPC" > "$bin/gw-http.log" 2>&1 & pids+=($!)
 wait_port "$gw"
-run_suite "upstream over HTTP" "http://127.0.0.1:$gw/mcp"
+run_suite "upstream over HTTP" "http://127.0.0.1:$gw/mcp" "$AUDIT_HTTP"
 
 gw2=$(free_port)
-"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw2" --upstream-stdio "everything=$PWD/$everything" > "$bin/gw-stdio.log" 2>&1 & pids+=($!)
+start_audit "$bin/audit-stdio"
+"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw2" --upstream-stdio "everything=$PWD/$everything" --audit-addr "$AUDIT_GRPC" > "$bin/gw-stdio.log" 2>&1 & pids+=($!)
 wait_port "$gw2"
-run_suite "upstream over stdio" "http://127.0.0.1:$gw2/mcp"
+run_suite "upstream over stdio" "http://127.0.0.1:$gw2/mcp" "$AUDIT_HTTP"
 echo "conformance: 80 passed, 0 failed"

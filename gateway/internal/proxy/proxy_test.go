@@ -47,6 +47,8 @@ func gateway(t *testing.T, upstreamURL string) (*Proxy, string) {
 		}})
 	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return p.Server() }, nil))
 	t.Cleanup(srv.Close)
+	// Runs first: agents have closed, so every upstream session must end before the servers go.
+	t.Cleanup(func() { waitFor(t, func() bool { return p.Sessions() == 0 }) })
 	return p, srv.URL
 }
 
