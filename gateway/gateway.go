@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,6 +35,7 @@ const EnvPrefix = "OSIRIS_GATEWAY"
 const (
 	DefaultMaxRequestBytes = 16 << 20 // the original Osiris guard
 	DefaultSessionTimeout  = 30 * time.Minute
+	DefaultCallTimeout     = 30 * time.Second // the original Osiris tool timeout
 )
 
 // Config is what the gateway can be told at start-up.
@@ -46,12 +48,15 @@ type Config struct {
 	SessionTimeout  time.Duration
 	AuditAddr       string
 	AuditFailOpen   bool
+	AuthToken       string
+	AuthTokenFile   string
+	CallTimeout     time.Duration
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
-		AuditAddr: "127.0.0.1:7101"}
+		AuditAddr: "127.0.0.1:7101", CallTimeout: DefaultCallTimeout}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -64,6 +69,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "idle MCP sessions are closed after this")
 	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
 	fs.BoolVar(&c.AuditFailOpen, "audit-fail-open", c.AuditFailOpen, "forward calls even when the audit service cannot record them (counted as gaps)")
+	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "require this bearer token on HTTP (at least 16 bytes)")
+	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "read the bearer token from this file")
+	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "longest a forwarded request may take")
 }
 
 // Validate reports the first setting that cannot work.
@@ -77,6 +85,11 @@ func (c Config) Validate() error {
 		return errors.New("--session-timeout must be positive")
 	case c.AuditAddr == "":
 		return errors.New("--audit-addr is required")
+	case c.CallTimeout <= 0:
+		return errors.New("--call-timeout must be positive")
+	}
+	if _, err := c.loadToken(); err != nil {
+		return err
 	}
 	if _, _, err := c.dialer(); err != nil {
 		return err
@@ -113,6 +126,8 @@ type Gateway struct {
 	reg    *prometheus.Registry
 	meters *sdkmetric.MeterProvider
 	conn   *grpc.ClientConn
+	audit  auditv1.AuditServiceClient
+	token  string
 }
 
 // New connects the gateway to the services and binds its HTTP listener (unless --stdio).
@@ -139,7 +154,9 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: audit.Around, Logger: log, Version: "dev"})
+	g.audit = auditv1.NewAuditServiceClient(g.conn)
+	g.token, _ = cfg.loadToken()
+	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: withTimeout(cfg.CallTimeout, audit.Around), Logger: log, Version: "dev"})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -175,11 +192,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
+	var mcpHandler http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      g.cfg.SessionTimeout,
 		MaxRequestBodyBytes: g.cfg.MaxRequestBytes,
 		Logger:              g.log,
-	}))
+	})
+	if g.token != "" {
+		mcpHandler = requireToken(g.token, g.audit, mcpHandler)
+	}
+	mux.Handle("/mcp", mcpHandler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(g.lis) }()
@@ -192,6 +213,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// withTimeout bounds every forwarded request, so a stuck upstream gives the agent a clear
+// error instead of a hang.
+func withTimeout(d time.Duration, next proxy.Around) proxy.Around {
+	return func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		res, err := next(ctx, ss, method, req, forward)
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s timed out after %s", method, d)}
+		}
+		return res, err
+	}
 }
 
 // Run is New followed by Gateway.Run.

@@ -88,6 +88,11 @@ func startGateway(t *testing.T, upstreamURL, auditAddr string, failOpen bool) *g
 	t.Helper()
 	cfg := gateway.DefaultConfig()
 	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr, cfg.AuditFailOpen = "127.0.0.1:0", "up="+upstreamURL, auditAddr, failOpen
+	return run(t, cfg)
+}
+
+func run(t *testing.T, cfg gateway.Config) *gateway.Gateway {
+	t.Helper()
 	g, err := gateway.New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)

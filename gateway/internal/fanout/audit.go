@@ -98,7 +98,7 @@ func (a *Audit) toolCall(ctx context.Context, session string, p *mcp.CallToolPar
 			end.BytesOut = uint64(len(b))
 		}
 	}
-	if aerr := a.record(ctx, end); aerr != nil {
+	if aerr := a.recordEnd(ctx, end); aerr != nil {
 		// The call ran, but a reply the log does not hold must not reach the agent.
 		return nil, aerr
 	}
@@ -118,10 +118,21 @@ func (a *Audit) resourceRead(ctx context.Context, session string, p *mcp.ReadRes
 	if err != nil {
 		e.ErrorCode, e.ErrorMessage = errorCode(err), err.Error()
 	}
-	if aerr := a.record(ctx, e); aerr != nil {
+	if aerr := a.recordEnd(ctx, e); aerr != nil {
 		return nil, aerr
 	}
 	return res, err
+}
+
+// endEventTimeout bounds recording the end of a call.
+const endEventTimeout = 10 * time.Second
+
+// recordEnd records how a call ended. A call that timed out or was cancelled must still be
+// recorded, so its context keeps the values (trace) but not the call's deadline.
+func (a *Audit) recordEnd(ctx context.Context, e *auditv1.Event) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endEventTimeout)
+	defer cancel()
+	return a.record(ctx, e)
 }
 
 // record appends e and waits until it is durable. Failing closed, an error refuses the call.
