@@ -36,6 +36,7 @@ const (
 	DefaultMaxRequestBytes = 16 << 20 // the original Osiris guard
 	DefaultSessionTimeout  = 30 * time.Minute
 	DefaultCallTimeout     = 30 * time.Second // the original Osiris tool timeout
+	DefaultMaxSessions     = 256              // each may own a stdio child process
 )
 
 // Config is what the gateway can be told at start-up.
@@ -51,12 +52,13 @@ type Config struct {
 	AuthToken       string
 	AuthTokenFile   string
 	CallTimeout     time.Duration
+	MaxSessions     int
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
-		AuditAddr: "127.0.0.1:7101", CallTimeout: DefaultCallTimeout}
+		AuditAddr: "127.0.0.1:7101", CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -72,6 +74,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "require this bearer token on HTTP (at least 16 bytes)")
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "read the bearer token from this file")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "longest a forwarded request may take")
+	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "most MCP sessions at once (each has its own upstream session, and stdio child)")
 }
 
 // Validate reports the first setting that cannot work.
@@ -87,6 +90,8 @@ func (c Config) Validate() error {
 		return errors.New("--audit-addr is required")
 	case c.CallTimeout <= 0:
 		return errors.New("--call-timeout must be positive")
+	case c.MaxSessions < 1 || c.MaxSessions > 100000:
+		return fmt.Errorf("--max-sessions must be between 1 and 100000, got %d", c.MaxSessions)
 	}
 	if _, err := c.loadToken(); err != nil {
 		return err
@@ -156,7 +161,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
 	g.token, _ = cfg.loadToken()
-	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: withTimeout(cfg.CallTimeout, audit.Around), Logger: log, Version: "dev"})
+	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: withTimeout(cfg.CallTimeout, audit.Around), Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -188,7 +193,8 @@ func (g *Gateway) Close() {
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.Close()
 	if g.cfg.Stdio {
-		return g.proxy.Server().Run(ctx, &mcp.StdioTransport{})
+		err := g.proxy.Server().Run(ctx, &mcp.StdioTransport{})
+		return errors.Join(err, g.closeSessions())
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
@@ -212,7 +218,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	// Sessions first: their open SSE streams would otherwise hold Shutdown until its deadline.
+	sessions := g.closeSessions()
+	return errors.Join(sessions, srv.Shutdown(shutdown))
+}
+
+// closeSessions ends every MCP session and its upstream session (stdio children exit).
+func (g *Gateway) closeSessions() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return g.proxy.Close(ctx)
 }
 
 // withTimeout bounds every forwarded request, so a stuck upstream gives the agent a clear

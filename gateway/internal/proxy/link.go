@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -12,11 +14,84 @@ import (
 
 // link is one downstream session and its upstream session.
 type link struct {
-	proxy *Proxy
-	ss    *mcp.ServerSession
-	cs    *mcp.ClientSession
-	calls *calls
-	order *ordering
+	proxy   *Proxy
+	ss      *mcp.ServerSession
+	calls   *calls
+	order   *ordering
+	params  *mcp.InitializeParams // the agent's, reused to re-initialise the upstream
+	version string
+
+	mu sync.Mutex
+	cs *mcp.ClientSession // replaced when the upstream is re-initialised
+}
+
+func (l *link) session() *mcp.ClientSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cs
+}
+
+func (l *link) setSession(cs *mcp.ClientSession) {
+	l.mu.Lock()
+	l.cs = cs
+	l.mu.Unlock()
+}
+
+// dial opens an upstream session with the agent's capabilities and protocol version.
+func (l *link) dial(ctx context.Context) (*mcp.ClientSession, error) {
+	t, err := l.proxy.cfg.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	client := mcp.NewClient(clientInfo(l.params), l.clientOptions(l.params.Capabilities))
+	client.AddReceivingMiddleware(l.relay)
+	// The upstream session outlives the request that opens it, so it must not share its context.
+	return client.Connect(context.WithoutCancel(ctx), countingTransport{Transport: t, order: l.order},
+		&mcp.ClientSessionOptions{ProtocolVersion: l.version})
+}
+
+// minUpstreamLife: an upstream session lost sooner than this after it was opened is not
+// re-initialised again, so a child that crashes at start cannot loop.
+const minUpstreamLife = time.Second
+
+// supervise ties the two sessions' lives together. When the agent leaves, the upstream
+// session closes (and a stdio child exits). When the upstream session ends first (a child
+// died, a server dropped the session), it is re-initialised, once per loss: calls in flight
+// fail, the next call works. If re-initialising fails, or the new session is lost within
+// minUpstreamLife, the agent's session ends with a clear error instead of hanging.
+func (l *link) supervise(cs *mcp.ClientSession) {
+	agentGone := make(chan struct{})
+	go func() { l.ss.Wait(); close(agentGone) }()
+	for opened := time.Now(); ; opened = time.Now() {
+		upstreamGone := make(chan struct{})
+		go func() { cs.Wait(); close(upstreamGone) }()
+		select {
+		case <-agentGone:
+			cs.Close()
+			<-upstreamGone
+			l.proxy.drop(l.ss)
+			return
+		case <-upstreamGone:
+		}
+		if time.Since(opened) < minUpstreamLife {
+			l.proxy.cfg.Logger.Warn("upstream session lost right after it opened; closing the agent's session", "session", l.ss.ID())
+			l.ss.Close()
+			<-agentGone
+			l.proxy.drop(l.ss)
+			return
+		}
+		next, err := l.dial(context.Background())
+		if err != nil {
+			l.proxy.cfg.Logger.Warn("upstream session lost; closing the agent's session", "session", l.ss.ID(), "err", err)
+			l.ss.Close()
+			<-agentGone
+			l.proxy.drop(l.ss)
+			return
+		}
+		l.proxy.cfg.Logger.Info("upstream session lost; re-initialised", "session", l.ss.ID())
+		l.setSession(next)
+		cs = next
+	}
 }
 
 // forward sends one downstream request upstream, with the downstream request's context (so
@@ -35,7 +110,7 @@ func (l *link) forward(ctx context.Context, method string, req mcp.Request) (mcp
 }
 
 func (l *link) call(ctx context.Context, method string, params mcp.Params) (mcp.Result, error) {
-	cs := l.cs
+	cs := l.session()
 	switch p := params.(type) {
 	case *mcp.CallToolParamsRaw:
 		return cs.CallTool(ctx, &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments,

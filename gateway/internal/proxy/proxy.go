@@ -34,6 +34,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported as the gateway's own implementation version to upstreams.
 	Version string
+	// MaxSessions bounds how many downstream sessions (and so upstream sessions and stdio
+	// children) exist at once; 0 means no bound.
+	MaxSessions int
 }
 
 // Proxy maps downstream sessions to upstream sessions. Create it with New.
@@ -41,8 +44,9 @@ type Proxy struct {
 	cfg    Config
 	server *mcp.Server
 
-	mu    sync.Mutex
-	links map[*mcp.ServerSession]*link
+	mu         sync.Mutex
+	links      map[*mcp.ServerSession]*link
+	supervisor sync.WaitGroup
 	send  mcp.MethodHandler // the server's sending handler, captured for notifications to one session
 }
 
@@ -53,16 +57,19 @@ func New(cfg Config) *Proxy {
 			return forward(ctx)
 		}
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}}
 	p.server = mcp.NewServer(&mcp.Implementation{Name: "osiris-gateway", Version: cfg.Version}, &mcp.ServerOptions{
 		Logger: cfg.Logger,
 		// Methods whose result the SDK builds itself (an empty one) reach the upstream through
 		// these hooks; the default handlers call them and answer.
 		SubscribeHandler: func(ctx context.Context, req *mcp.SubscribeRequest) error {
-			return p.upstream(req.Session, func(l *link) error { return passError(l.cs.Subscribe(ctx, req.Params)) })
+			return p.upstream(req.Session, func(l *link) error { return passError(l.session().Subscribe(ctx, req.Params)) })
 		},
 		UnsubscribeHandler: func(ctx context.Context, req *mcp.UnsubscribeRequest) error {
-			return p.upstream(req.Session, func(l *link) error { return passError(l.cs.Unsubscribe(ctx, req.Params)) })
+			return p.upstream(req.Session, func(l *link) error { return passError(l.session().Unsubscribe(ctx, req.Params)) })
 		},
 	})
 	p.server.AddSendingMiddleware(p.captureSend)
@@ -109,7 +116,7 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 			// what it relays by its own level.
 			forward = func(ctx context.Context) (mcp.Result, error) {
 				params, _ := req.GetParams().(*mcp.SetLoggingLevelParams)
-				if err := passError(l.cs.SetLoggingLevel(ctx, params)); err != nil {
+				if err := passError(l.session().SetLoggingLevel(ctx, params)); err != nil {
 					return nil, err
 				}
 				return next(ctx, method, req)
@@ -135,7 +142,7 @@ func (p *Proxy) initialize(ctx context.Context, next mcp.MethodHandler, ss *mcp.
 	if err != nil {
 		return nil, fmt.Errorf("upstream unavailable: %w", err)
 	}
-	up := l.cs.InitializeResult()
+	up := l.session().InitializeResult()
 	init.Capabilities, init.Instructions, init.ServerInfo = up.Capabilities, up.Instructions, up.ServerInfo
 	return init, nil
 }
@@ -159,42 +166,46 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params *mcp.
 	if old := p.link(ss); old != nil {
 		return old, nil // a repeated initialize keeps the session it has
 	}
-	t, err := p.cfg.Dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	l := &link{proxy: p, ss: ss, calls: newCalls(), order: newOrdering()}
-	t = countingTransport{Transport: t, order: l.order}
-	client := mcp.NewClient(clientInfo(params), l.clientOptions(params.Capabilities))
-	client.AddReceivingMiddleware(l.relay)
-	// The upstream session outlives this initialize request, so it must not share its context.
-	cs, err := client.Connect(context.WithoutCancel(ctx), t, &mcp.ClientSessionOptions{ProtocolVersion: version})
-	if err != nil {
-		return nil, err
-	}
-	l.cs = cs
 	p.mu.Lock()
-	p.links[ss] = l
-	p.mu.Unlock()
-	go func() {
-		// Whichever side ends first ends the other.
-		done := make(chan struct{})
-		go func() { cs.Wait(); close(done) }()
-		ssDone := make(chan struct{})
-		go func() { ss.Wait(); close(ssDone) }()
-		select {
-		case <-ssDone:
-			cs.Close()
-			<-done
-		case <-done:
-			ss.Close()
-			<-ssDone
-		}
-		p.mu.Lock()
-		delete(p.links, ss)
+	if p.cfg.MaxSessions > 0 && len(p.links) >= p.cfg.MaxSessions {
 		p.mu.Unlock()
-	}()
+		return nil, fmt.Errorf("the gateway serves at most %d sessions at once; close one or retry later", p.cfg.MaxSessions)
+	}
+	l := &link{proxy: p, ss: ss, calls: newCalls(), order: newOrdering(), params: params, version: version}
+	p.links[ss] = l // reserve the place before dialling, so the bound holds under concurrent initializes
+	p.mu.Unlock()
+	cs, err := l.dial(ctx)
+	if err != nil {
+		p.drop(ss)
+		return nil, err
+	}
+	l.setSession(cs)
+	p.supervisor.Go(func() { l.supervise(cs) })
 	return l, nil
+}
+
+// Close ends every session and waits until each upstream session has closed (and each stdio
+// child has exited), or until ctx ends.
+func (p *Proxy) Close(ctx context.Context) error {
+	p.mu.Lock()
+	for ss := range p.links {
+		ss.Close()
+	}
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() { p.supervisor.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("upstream sessions still closing: %w", ctx.Err())
+	}
+}
+
+func (p *Proxy) drop(ss *mcp.ServerSession) {
+	p.mu.Lock()
+	delete(p.links, ss)
+	p.mu.Unlock()
 }
 
 func clientInfo(params *mcp.InitializeParams) *mcp.Implementation {
