@@ -47,7 +47,7 @@ type Proxy struct {
 	mu         sync.Mutex
 	links      map[*mcp.ServerSession]*link
 	supervisor sync.WaitGroup
-	send  mcp.MethodHandler // the server's sending handler, captured for notifications to one session
+	send       mcp.MethodHandler // the server's sending handler, captured for notifications to one session
 }
 
 // New builds the proxy and its MCP server.
