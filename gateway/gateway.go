@@ -53,6 +53,7 @@ type Config struct {
 	AuthTokenFile   string
 	CallTimeout     time.Duration
 	MaxSessions     int
+	AllowedOrigins  []string
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
@@ -75,6 +76,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "read the bearer token from this file")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "longest a forwarded request may take")
 	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "most MCP sessions at once (each has its own upstream session, and stdio child)")
+	fs.Func("allowed-origin", "a browser origin allowed to call the gateway (repeatable; same-origin and non-browser clients are always allowed)", func(v string) error {
+		c.AllowedOrigins = append(c.AllowedOrigins, v)
+		return nil
+	})
 }
 
 // Validate reports the first setting that cannot work.
@@ -94,6 +99,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-sessions must be between 1 and 100000, got %d", c.MaxSessions)
 	}
 	if _, err := c.loadToken(); err != nil {
+		return err
+	}
+	if _, err := c.originGuard(); err != nil {
 		return err
 	}
 	if _, _, err := c.dialer(); err != nil {
@@ -198,10 +206,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	origins, _ := g.cfg.originGuard()
 	var mcpHandler http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      g.cfg.SessionTimeout,
 		MaxRequestBodyBytes: g.cfg.MaxRequestBytes,
 		Logger:              g.log,
+		// The SDK refuses a Host that is not the loopback address it serves (DNS rebinding);
+		// this refuses cross-origin browser requests from pages the operator did not allow.
+		CrossOriginProtection: origins,
 	})
 	if g.token != "" {
 		mcpHandler = requireToken(g.token, g.audit, mcpHandler)
@@ -228,6 +240,17 @@ func (g *Gateway) closeSessions() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return g.proxy.Close(ctx)
+}
+
+// originGuard refuses cross-origin browser requests except from the allowed origins.
+func (c Config) originGuard() (*http.CrossOriginProtection, error) {
+	guard := http.NewCrossOriginProtection()
+	for _, o := range c.AllowedOrigins {
+		if err := guard.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("--allowed-origin %q: %w", o, err)
+		}
+	}
+	return guard, nil
 }
 
 // withTimeout bounds every forwarded request, so a stuck upstream gives the agent a clear
