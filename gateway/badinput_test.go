@@ -29,7 +29,7 @@ func post(t testing.TB, url, body string, header map[string]string) (int, string
 	return resp.StatusCode, string(b), resp.Header
 }
 
-func rawGateway(t *testing.T) (*gateway.Gateway, string) {
+func rawGateway(t testing.TB) (*gateway.Gateway, string) {
 	t.Helper()
 	up, _ := upstream(t)
 	a := startAudit(t)
@@ -109,7 +109,7 @@ func FuzzRequestPath(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	g, sid := rawGateway(&testing.T{})
+	g, sid := rawGateway(f)
 	f.Fuzz(func(t *testing.T, body string) {
 		code, resp, _ := post(t, g.URL(), body, map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-06-18"})
 		if code >= 500 {

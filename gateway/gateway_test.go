@@ -35,7 +35,7 @@ type echoArgs struct {
 }
 
 // upstream counts the calls it serves and echoes the correlation id it was sent.
-func upstream(t *testing.T) (string, *atomic.Int64) {
+func upstream(t testing.TB) (string, *atomic.Int64) {
 	t.Helper()
 	var calls atomic.Int64
 	s := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1"}, nil)
@@ -56,7 +56,7 @@ type auditSvc struct {
 	client auditv1.AuditServiceClient
 }
 
-func startAudit(t *testing.T) *auditSvc {
+func startAudit(t testing.TB) *auditSvc {
 	t.Helper()
 	cfg := audit.DefaultConfig()
 	cfg.DataDir, cfg.GRPCAddr, cfg.HTTPAddr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
@@ -91,7 +91,7 @@ func startGateway(t *testing.T, upstreamURL, auditAddr string, failOpen bool) *g
 	return run(t, cfg)
 }
 
-func run(t *testing.T, cfg gateway.Config) *gateway.Gateway {
+func run(t testing.TB, cfg gateway.Config) *gateway.Gateway {
 	t.Helper()
 	g, err := gateway.New(cfg, quiet())
 	if err != nil {
