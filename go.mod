@@ -5,6 +5,17 @@ go 1.26.0
 require (
 	github.com/osirisplane/osiris/platform v0.0.0
 	github.com/osirisplane/osiris/services/audit v0.0.0
+	github.com/osirisplane/osiris/services/cache v0.0.0
+)
+
+require (
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect
+	go.opentelemetry.io/proto/otlp v1.11.1 // indirect
 )
 
 require (
@@ -49,4 +60,5 @@ replace (
 	github.com/osirisplane/osiris/api => ./api
 	github.com/osirisplane/osiris/platform => ./platform
 	github.com/osirisplane/osiris/services/audit => ./services/audit
+	github.com/osirisplane/osiris/services/cache => ./services/cache
 )

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/osirisplane/osiris/services/audit"
+	"github.com/osirisplane/osiris/services/cache"
 )
 
 // Config is what `osiris up` can be told.
@@ -27,6 +29,7 @@ type service interface {
 	GRPCAddr() string
 	HTTPAddr() string
 	Run(ctx context.Context) error
+	Close() error
 }
 
 type started struct {
@@ -34,17 +37,45 @@ type started struct {
 	svc  service
 }
 
+// starters build each service on its default ports with its store under DataDir/<name>.
+func starters(log *slog.Logger) []struct {
+	name  string
+	start func(dataDir string) (service, error)
+} {
+	return []struct {
+		name  string
+		start func(dataDir string) (service, error)
+	}{
+		{"audit", func(dir string) (service, error) {
+			c := audit.DefaultConfig()
+			c.DataDir = dir
+			return audit.New(c, log)
+		}},
+		{"cache", func(dir string) (service, error) {
+			c := cache.DefaultConfig()
+			if err := c.ApplyLegacyEnv(os.LookupEnv); err != nil {
+				return nil, err
+			}
+			c.DataDir = dir
+			return cache.New(c, log)
+		}},
+	}
+}
+
 // Up starts every service, prints where each listens, and runs until ctx ends or one fails.
 // Services that started are shut down in every case.
 func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error {
 	var running []started
-	auditCfg := audit.DefaultConfig()
-	auditCfg.DataDir = filepath.Join(cfg.DataDir, "audit")
-	a, err := audit.New(auditCfg, log)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
+	for _, s := range starters(log) {
+		svc, err := s.start(filepath.Join(cfg.DataDir, s.name))
+		if err != nil {
+			for _, r := range running {
+				r.svc.Close()
+			}
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		running = append(running, started{s.name, svc})
 	}
-	running = append(running, started{"audit", a})
 
 	printTable(out, cfg.DataDir, running)
 	g, ctx := errgroup.WithContext(ctx)
