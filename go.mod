@@ -6,9 +6,11 @@ require (
 	github.com/osirisplane/osiris/platform v0.0.0
 	github.com/osirisplane/osiris/services/audit v0.0.0
 	github.com/osirisplane/osiris/services/cache v0.0.0
+	github.com/osirisplane/osiris/services/telemetry v0.0.0
 )
 
 require (
+	github.com/DataDog/sketches-go v1.4.8 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp v1.47.0 // indirect
@@ -61,4 +63,5 @@ replace (
 	github.com/osirisplane/osiris/platform => ./platform
 	github.com/osirisplane/osiris/services/audit => ./services/audit
 	github.com/osirisplane/osiris/services/cache => ./services/cache
+	github.com/osirisplane/osiris/services/telemetry => ./services/telemetry
 )

@@ -16,6 +16,7 @@ import (
 
 	"github.com/osirisplane/osiris/services/audit"
 	"github.com/osirisplane/osiris/services/cache"
+	"github.com/osirisplane/osiris/services/telemetry"
 )
 
 // Config is what `osiris up` can be told.
@@ -50,6 +51,11 @@ func starters(log *slog.Logger) []struct {
 			c := audit.DefaultConfig()
 			c.DataDir = dir
 			return audit.New(c, log)
+		}},
+		{"telemetry", func(dir string) (service, error) {
+			c := telemetry.DefaultConfig()
+			c.DataDir = dir
+			return telemetry.New(c, log)
 		}},
 		{"cache", func(dir string) (service, error) {
 			c := cache.DefaultConfig()

@@ -2,7 +2,9 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -11,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -25,6 +28,9 @@ type Telemetry struct {
 	MeterProvider  *sdkmetric.MeterProvider
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+
+	// shutdownTracer flushes and stops an OTLP-exporting tracer provider; nil otherwise.
+	shutdownTracer func(context.Context) error
 }
 
 func newTelemetry(service string) (*Telemetry, error) {
@@ -35,17 +41,39 @@ func newTelemetry(service string) (*Telemetry, error) {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	res := resource.NewSchemaless(semconv.ServiceName("osiris-" + service))
+	otlp, err := otlpFromEnv(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
 	// otelgrpc's server metrics carry method, system and status only (no peer address), so
 	// their cardinality is bounded without a filtering view, which would cost a hash per call.
-	return &Telemetry{
+	opts := []sdkmetric.Option{sdkmetric.WithReader(exporter), sdkmetric.WithResource(res)}
+	if otlp.Metrics != "" {
+		r, err := otlpMetricReader(context.Background(), otlp.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sdkmetric.WithReader(r))
+	}
+	t := &Telemetry{
 		Registry:      reg,
-		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter), sdkmetric.WithResource(res)),
-		// No span exporter is configured yet, and a recording tracer with nowhere to send spans
-		// cost a tenth of a small RPC in the audit benchmark. The noop tracer still carries the
-		// caller's trace context through, so spans join up once an exporter is added.
+		MeterProvider: sdkmetric.NewMeterProvider(opts...),
+		// Without a span exporter, a recording tracer with nowhere to send spans cost a tenth of
+		// a small RPC in the audit benchmark. The noop tracer still carries the caller's trace
+		// context through, so spans join up where an exporter is configured.
 		TracerProvider: noop.NewTracerProvider(),
 		Propagator:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-	}, nil
+	}
+	if otlp.Traces != "" {
+		exp, err := otlpSpanExporter(context.Background(), otlp.Traces)
+		if err != nil {
+			t.MeterProvider.Shutdown(context.Background())
+			return nil, err
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+		t.TracerProvider, t.shutdownTracer = tp, tp.Shutdown
+	}
+	return t, nil
 }
 
 func (t *Telemetry) serverHandler() stats.Handler {
@@ -56,7 +84,12 @@ func (t *Telemetry) serverHandler() stats.Handler {
 	)
 }
 
-// Shutdown flushes and stops the meter provider.
+// Shutdown flushes and stops the meter provider and, with OTLP export, the tracer provider
+// and both exporters.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	return t.MeterProvider.Shutdown(ctx)
+	err := t.MeterProvider.Shutdown(ctx)
+	if t.shutdownTracer != nil {
+		err = errors.Join(err, t.shutdownTracer(ctx))
+	}
+	return err
 }
