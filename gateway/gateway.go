@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
 )
@@ -49,6 +50,8 @@ type Config struct {
 	SessionTimeout  time.Duration
 	AuditAddr       string
 	AuditFailOpen   bool
+	TelemetryAddr   string
+	TelemetrySpool  int
 	AuthToken       string
 	AuthTokenFile   string
 	CallTimeout     time.Duration
@@ -59,7 +62,7 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
-		AuditAddr: "127.0.0.1:7101", CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
+		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -72,6 +75,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "idle MCP sessions are closed after this")
 	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
 	fs.BoolVar(&c.AuditFailOpen, "audit-fail-open", c.AuditFailOpen, "forward calls even when the audit service cannot record them (counted as gaps)")
+	fs.StringVar(&c.TelemetryAddr, "telemetry-addr", c.TelemetryAddr, "gRPC address of the telemetry service")
+	fs.IntVar(&c.TelemetrySpool, "telemetry-spool", c.TelemetrySpool, "tool call records kept while the telemetry service is unreachable; more are dropped and counted")
 	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "require this bearer token on HTTP (at least 16 bytes)")
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "read the bearer token from this file")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "longest a forwarded request may take")
@@ -91,8 +96,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-request-bytes must be at least 1024, got %d", c.MaxRequestBytes)
 	case c.SessionTimeout <= 0:
 		return errors.New("--session-timeout must be positive")
-	case c.AuditAddr == "":
-		return errors.New("--audit-addr is required")
+	case c.AuditAddr == "" || c.TelemetryAddr == "":
+		return errors.New("--audit-addr and --telemetry-addr are required")
+	case c.TelemetrySpool < 1 || c.TelemetrySpool > 10_000_000:
+		return fmt.Errorf("--telemetry-spool must be between 1 and 10000000, got %d", c.TelemetrySpool)
 	case c.CallTimeout <= 0:
 		return errors.New("--call-timeout must be positive")
 	case c.MaxSessions < 1 || c.MaxSessions > 100000:
@@ -139,6 +146,8 @@ type Gateway struct {
 	reg    *prometheus.Registry
 	meters *sdkmetric.MeterProvider
 	conn   *grpc.ClientConn
+	tconn  *grpc.ClientConn
+	tel    *fanout.Telemetry
 	audit  auditv1.AuditServiceClient
 	token  string
 }
@@ -167,9 +176,21 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
+	if g.tconn, err = grpc.NewClient(cfg.TelemetryAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("telemetry service at %s: %w", cfg.TelemetryAddr, err)
+	}
+	meter := g.meters.Meter("github.com/osirisplane/osiris/gateway")
+	if g.tel, err = fanout.NewTelemetry(telemetryv1.NewTelemetryServiceClient(g.tconn), cfg.TelemetrySpool, meter, log); err != nil {
+		g.Close()
+		return nil, err
+	}
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
 	g.token, _ = cfg.loadToken()
-	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: withTimeout(cfg.CallTimeout, audit.Around), Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions})
+	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
+	// id that telemetry records.
+	around := withTimeout(cfg.CallTimeout, chain(audit.Around, g.tel.Around))
+	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -189,17 +210,27 @@ func (g *Gateway) URL() string {
 
 // Close releases what New acquired; Run calls it.
 func (g *Gateway) Close() {
-	if g.conn != nil {
-		g.conn.Close()
+	for _, c := range []*grpc.ClientConn{g.conn, g.tconn} {
+		if c != nil {
+			c.Close()
+		}
 	}
 	if g.meters != nil {
 		g.meters.Shutdown(context.Background())
 	}
 }
 
+// telemetryDrain bounds how long shutdown keeps sending spooled telemetry.
+const telemetryDrain = 5 * time.Second
+
 // Run serves until ctx ends, then shuts down.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.Close()
+	telCtx, stopTel := context.WithCancel(context.Background())
+	telDone := make(chan struct{})
+	go func() { g.tel.Run(telCtx, telemetryDrain); close(telDone) }()
+	// After the sessions close (no more records), drain the spool, then close the connections.
+	defer func() { stopTel(); <-telDone }()
 	if g.cfg.Stdio {
 		err := g.proxy.Server().Run(ctx, &mcp.StdioTransport{})
 		return errors.Join(err, g.closeSessions())
@@ -251,6 +282,18 @@ func (c Config) originGuard() (*http.CrossOriginProtection, error) {
 		}
 	}
 	return guard, nil
+}
+
+// TelemetryPending is how many tool call records wait for the telemetry service.
+func (g *Gateway) TelemetryPending() int { return g.tel.Pending() }
+
+// chain runs inner inside outer.
+func chain(outer, inner proxy.Around) proxy.Around {
+	return func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+		return outer(ctx, ss, method, req, func(ctx context.Context) (mcp.Result, error) {
+			return inner(ctx, ss, method, req, forward)
+		})
+	}
 }
 
 // withTimeout bounds every forwarded request, so a stuck upstream gives the agent a clear

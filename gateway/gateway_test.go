@@ -93,6 +93,9 @@ func startGateway(t *testing.T, upstreamURL, auditAddr string, failOpen bool) *g
 
 func run(t testing.TB, cfg gateway.Config) *gateway.Gateway {
 	t.Helper()
+	if cfg.TelemetryAddr == gateway.DefaultConfig().TelemetryAddr {
+		cfg.TelemetryAddr = startTelemetry(t, "127.0.0.1:0").svc.GRPCAddr()
+	}
 	g, err := gateway.New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ require github.com/osirisplane/osiris/platform v0.0.0
 require (
 	github.com/osirisplane/osiris/api v0.0.0
 	github.com/osirisplane/osiris/services/audit v0.0.0
+	github.com/osirisplane/osiris/services/telemetry v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/metric v1.47.0
@@ -17,6 +18,7 @@ require (
 )
 
 require (
+	github.com/DataDog/sketches-go v1.4.8 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -68,4 +70,5 @@ replace (
 	github.com/osirisplane/osiris/api => ../api
 	github.com/osirisplane/osiris/platform => ../platform
 	github.com/osirisplane/osiris/services/audit => ../services/audit
+	github.com/osirisplane/osiris/services/telemetry => ../services/telemetry
 )

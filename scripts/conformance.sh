@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite through the gateway, fronting the Go SDK's
 # everything-server (pinned in tools/go.mod) over streamable HTTP, then over stdio, with the
-# audit service behind it. Each run must pass every check, and every tool call the suite made
-# must be in the audit log twice (started, then completed or failed) under one correlation id.
+# audit and telemetry services behind it. Each run must pass every check; every tool call the
+# suite made must be in the audit log twice (started, then completed or failed) under one
+# correlation id, and counted once in the telemetry summary.
 # Needs: Go, curl, Node 20 + npx (the suite is an npm package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$bin"; }
 trap cleanup EXIT
 
-go build -o "$bin/" ./gateway/cmd/osiris-gateway ./services/audit/cmd/osiris-audit
+go build -o "$bin/" ./gateway/cmd/osiris-gateway ./services/audit/cmd/osiris-audit ./services/telemetry/cmd/osiris-telemetry
 everything=.tools/everything-server
 [ -x "$everything" ] || { echo "missing $everything: run make tools"; exit 1; }
 
@@ -36,25 +37,37 @@ run_suite() { # name url audit-http
 			if (!bad) printf "[%s] audit log: %d tool calls, each started and ended once\n", name, n
 			exit bad
 		}' "$bin/audit.jsonl"
+	local audited counted=""
+	audited=$(grep -c '"event":"tool_call_started"' "$bin/audit.jsonl")
+	for _ in $(seq 100); do # the gateway sends telemetry from a spool, a moment after each call
+		# The global count is the reply's first field; the per-tool breakdown repeats the name.
+		counted=$(curl -sf "http://$4/v1/telemetry/summary" | sed -n 's/^{"toolCalls":"\([0-9]*\)".*/\1/p' || true)
+		[ "$counted" = "$audited" ] && break
+		sleep 0.1
+	done
+	[ "$counted" = "$audited" ] || { echo "[$1] telemetry counts ${counted:-0} tool calls, the audit log $audited"; exit 1; }
+	echo "[$1] telemetry summary: $counted tool calls"
 }
 
-start_audit() { # data-dir -> sets AUDIT_GRPC, AUDIT_HTTP
+start_services() { # data-dir -> sets AUDIT_GRPC, AUDIT_HTTP, TEL_GRPC, TEL_HTTP
 	AUDIT_GRPC=127.0.0.1:$(free_port); AUDIT_HTTP=127.0.0.1:$(free_port)
-	"$bin/osiris-audit" --data-dir "$1" --grpc-addr "$AUDIT_GRPC" --http-addr "$AUDIT_HTTP" > "$1.log" 2>&1 & pids+=($!)
-	wait_port "${AUDIT_HTTP#*:}"
+	TEL_GRPC=127.0.0.1:$(free_port); TEL_HTTP=127.0.0.1:$(free_port)
+	"$bin/osiris-audit" --data-dir "$1/audit" --grpc-addr "$AUDIT_GRPC" --http-addr "$AUDIT_HTTP" > "$1-audit.log" 2>&1 & pids+=($!)
+	"$bin/osiris-telemetry" --data-dir "$1/telemetry" --grpc-addr "$TEL_GRPC" --http-addr "$TEL_HTTP" > "$1-telemetry.log" 2>&1 & pids+=($!)
+	wait_port "${AUDIT_HTTP#*:}"; wait_port "${TEL_HTTP#*:}"
 }
 
 up=$(free_port); gw=$(free_port)
-start_audit "$bin/audit-http"
+start_services "$bin/http"
 "$everything" -http "127.0.0.1:$up" -stateless=false > "$bin/upstream.log" 2>&1 & pids+=($!)
 wait_port "$up"
-"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw" --upstream "everything=http://127.0.0.1:$up/mcp" --audit-addr "$AUDIT_GRPC" > "$bin/gw-http.log" 2>&1 & pids+=($!)
+"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw" --upstream "everything=http://127.0.0.1:$up/mcp" --audit-addr "$AUDIT_GRPC" --telemetry-addr "$TEL_GRPC" > "$bin/gw-http.log" 2>&1 & pids+=($!)
 wait_port "$gw"
-run_suite "upstream over HTTP" "http://127.0.0.1:$gw/mcp" "$AUDIT_HTTP"
+run_suite "upstream over HTTP" "http://127.0.0.1:$gw/mcp" "$AUDIT_HTTP" "$TEL_HTTP"
 
 gw2=$(free_port)
-start_audit "$bin/audit-stdio"
-"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw2" --upstream-stdio "everything=$PWD/$everything" --audit-addr "$AUDIT_GRPC" > "$bin/gw-stdio.log" 2>&1 & pids+=($!)
+start_services "$bin/stdio"
+"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw2" --upstream-stdio "everything=$PWD/$everything" --audit-addr "$AUDIT_GRPC" --telemetry-addr "$TEL_GRPC" > "$bin/gw-stdio.log" 2>&1 & pids+=($!)
 wait_port "$gw2"
-run_suite "upstream over stdio" "http://127.0.0.1:$gw2/mcp" "$AUDIT_HTTP"
+run_suite "upstream over stdio" "http://127.0.0.1:$gw2/mcp" "$AUDIT_HTTP" "$TEL_HTTP"
 echo "conformance: 80 passed, 0 failed"
