@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	cachev1 "github.com/osirisplane/osiris/api/osiris/cache/v1"
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
@@ -52,6 +53,8 @@ type Config struct {
 	AuditFailOpen   bool
 	TelemetryAddr   string
 	TelemetrySpool  int
+	CacheAddr       string
+	ConfigFile      string
 	AuthToken       string
 	AuthTokenFile   string
 	CallTimeout     time.Duration
@@ -62,7 +65,7 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
-		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
+		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -75,6 +78,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "idle MCP sessions are closed after this")
 	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
 	fs.BoolVar(&c.AuditFailOpen, "audit-fail-open", c.AuditFailOpen, "forward calls even when the audit service cannot record them (counted as gaps)")
+	fs.StringVar(&c.CacheAddr, "cache-addr", c.CacheAddr, "gRPC address of the cache service")
+	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "JSON file with per-tool cache policies (see docs/gateway.md)")
 	fs.StringVar(&c.TelemetryAddr, "telemetry-addr", c.TelemetryAddr, "gRPC address of the telemetry service")
 	fs.IntVar(&c.TelemetrySpool, "telemetry-spool", c.TelemetrySpool, "tool call records kept while the telemetry service is unreachable; more are dropped and counted")
 	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "require this bearer token on HTTP (at least 16 bytes)")
@@ -96,8 +101,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-request-bytes must be at least 1024, got %d", c.MaxRequestBytes)
 	case c.SessionTimeout <= 0:
 		return errors.New("--session-timeout must be positive")
-	case c.AuditAddr == "" || c.TelemetryAddr == "":
-		return errors.New("--audit-addr and --telemetry-addr are required")
+	case c.AuditAddr == "" || c.TelemetryAddr == "" || c.CacheAddr == "":
+		return errors.New("--audit-addr, --telemetry-addr and --cache-addr are required")
 	case c.TelemetrySpool < 1 || c.TelemetrySpool > 10_000_000:
 		return fmt.Errorf("--telemetry-spool must be between 1 and 10000000, got %d", c.TelemetrySpool)
 	case c.CallTimeout <= 0:
@@ -109,6 +114,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if _, err := c.originGuard(); err != nil {
+		return err
+	}
+	if _, err := c.loadPolicies(); err != nil {
 		return err
 	}
 	if _, _, err := c.dialer(); err != nil {
@@ -147,6 +155,7 @@ type Gateway struct {
 	meters *sdkmetric.MeterProvider
 	conn   *grpc.ClientConn
 	tconn  *grpc.ClientConn
+	cconn  *grpc.ClientConn
 	tel    *fanout.Telemetry
 	audit  auditv1.AuditServiceClient
 	token  string
@@ -185,11 +194,17 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
+	if g.cconn, err = grpc.NewClient(cfg.CacheAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("cache service at %s: %w", cfg.CacheAddr, err)
+	}
+	policies, _ := cfg.loadPolicies()
+	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), policies, log)
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
 	g.token, _ = cfg.loadToken()
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
-	// id that telemetry records.
-	around := withTimeout(cfg.CallTimeout, chain(audit.Around, g.tel.Around))
+	// id that telemetry records; a cached reply is audited and counted like any other.
+	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.tel.Around, cache.Around)))
 	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -210,7 +225,7 @@ func (g *Gateway) URL() string {
 
 // Close releases what New acquired; Run calls it.
 func (g *Gateway) Close() {
-	for _, c := range []*grpc.ClientConn{g.conn, g.tconn} {
+	for _, c := range []*grpc.ClientConn{g.conn, g.tconn, g.cconn} {
 		if c != nil {
 			c.Close()
 		}

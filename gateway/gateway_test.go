@@ -96,6 +96,9 @@ func run(t testing.TB, cfg gateway.Config) *gateway.Gateway {
 	if cfg.TelemetryAddr == gateway.DefaultConfig().TelemetryAddr {
 		cfg.TelemetryAddr = startTelemetry(t, "127.0.0.1:0").svc.GRPCAddr()
 	}
+	if cfg.CacheAddr == gateway.DefaultConfig().CacheAddr {
+		cfg.CacheAddr = startCache(t)
+	}
 	g, err := gateway.New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)

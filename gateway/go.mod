@@ -7,6 +7,7 @@ require github.com/osirisplane/osiris/platform v0.0.0
 require (
 	github.com/osirisplane/osiris/api v0.0.0
 	github.com/osirisplane/osiris/services/audit v0.0.0
+	github.com/osirisplane/osiris/services/cache v0.0.0
 	github.com/osirisplane/osiris/services/telemetry v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
@@ -61,7 +62,7 @@ require (
 	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 )
@@ -70,5 +71,6 @@ replace (
 	github.com/osirisplane/osiris/api => ../api
 	github.com/osirisplane/osiris/platform => ../platform
 	github.com/osirisplane/osiris/services/audit => ../services/audit
+	github.com/osirisplane/osiris/services/cache => ../services/cache
 	github.com/osirisplane/osiris/services/telemetry => ../services/telemetry
 )
