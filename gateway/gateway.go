@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/semconv/v1.41.0/mcpconv"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -205,7 +206,16 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
 	// id that telemetry records; a cached reply is audited and counted like any other.
 	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.tel.Around, cache.Around)))
-	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions})
+	transport := mcpconv.NetworkTransportTCP
+	if cfg.Stdio {
+		transport = mcpconv.NetworkTransportPipe
+	}
+	metrics, err := proxy.NewMetrics(meter, transport)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()

@@ -60,6 +60,8 @@ const minUpstreamLife = time.Second
 // fail, the next call works. If re-initialising fails, or the new session is lost within
 // minUpstreamLife, the agent's session ends with a clear error instead of hanging.
 func (l *link) supervise(cs *mcp.ClientSession) {
+	began := time.Now()
+	defer func() { l.proxy.cfg.Metrics.sessionEnded(began, l.version) }()
 	agentGone := make(chan struct{})
 	go func() { l.ss.Wait(); close(agentGone) }()
 	for opened := time.Now(); ; opened = time.Now() {
@@ -104,7 +106,9 @@ func (l *link) forward(ctx context.Context, method string, req mcp.Request) (mcp
 	}
 	done := l.calls.begin(ctx, params)
 	defer done()
+	began := time.Now()
 	res, err := l.call(ctx, method, params)
+	l.proxy.cfg.Metrics.upstream(ctx, began, method, params, l.version, err)
 	l.order.wait(l.order.mark())
 	return res, passError(err)
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -37,6 +38,8 @@ type Config struct {
 	// MaxSessions bounds how many downstream sessions (and so upstream sessions and stdio
 	// children) exist at once; 0 means no bound.
 	MaxSessions int
+	// Metrics, when set, records the MCP semantic-convention instruments.
+	Metrics *Metrics
 }
 
 // Proxy maps downstream sessions to upstream sessions. Create it with New.
@@ -95,8 +98,10 @@ func (p *Proxy) captureSend(next mcp.MethodHandler) mcp.MethodHandler {
 }
 
 func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
 		ss, _ := req.GetSession().(*mcp.ServerSession)
+		began := time.Now()
+		defer func() { p.cfg.Metrics.operation(ctx, began, method, req, protocolVersion(ss), err) }()
 		switch method {
 		case "initialize":
 			return p.initialize(ctx, next, ss, req)
@@ -154,6 +159,16 @@ func (p *Proxy) upstream(ss *mcp.ServerSession, f func(*link) error) error {
 		return errors.New("session is not initialized")
 	}
 	return f(l)
+}
+
+func protocolVersion(ss *mcp.ServerSession) string {
+	if ss == nil {
+		return ""
+	}
+	if ip := ss.InitializeParams(); ip != nil {
+		return ip.ProtocolVersion
+	}
+	return ""
 }
 
 func (p *Proxy) link(ss *mcp.ServerSession) *link {
