@@ -16,10 +16,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/semconv/v1.41.0/mcpconv"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -29,6 +28,7 @@ import (
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/platform/serve"
 )
 
 // EnvPrefix is the prefix of the gateway's environment variables.
@@ -120,20 +120,25 @@ func (c Config) Validate() error {
 	if _, err := c.loadPolicies(); err != nil {
 		return err
 	}
-	if _, _, err := c.dialer(); err != nil {
+	if _, _, err := c.dialer(nil); err != nil {
 		return err
 	}
 	return nil
 }
 
-func (c Config) dialer() (string, proxy.Dial, error) {
+// dialer opens upstream transports; HTTP requests carry the caller's trace context.
+func (c Config) dialer(prop propagation.TextMapPropagator) (string, proxy.Dial, error) {
 	if c.Upstream != "" {
 		name, url, ok := strings.Cut(c.Upstream, "=")
 		if !ok || name == "" || !(strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
 			return "", nil, fmt.Errorf("--upstream %q: want NAME=http(s)://HOST/PATH", c.Upstream)
 		}
+		client := http.DefaultClient
+		if prop != nil {
+			client = &http.Client{Transport: proxy.TraceTransport{Base: http.DefaultTransport, Propagator: prop}}
+		}
 		return name, func(context.Context) (mcp.Transport, error) {
-			return &mcp.StreamableClientTransport{Endpoint: url}, nil
+			return &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: client}, nil
 		}, nil
 	}
 	name, command, ok := strings.Cut(c.UpstreamStdio, "=")
@@ -148,18 +153,17 @@ func (c Config) dialer() (string, proxy.Dial, error) {
 
 // Gateway is a configured gateway with its listener bound.
 type Gateway struct {
-	cfg    Config
-	log    *slog.Logger
-	proxy  *proxy.Proxy
-	lis    net.Listener
-	reg    *prometheus.Registry
-	meters *sdkmetric.MeterProvider
-	conn   *grpc.ClientConn
-	tconn  *grpc.ClientConn
-	cconn  *grpc.ClientConn
-	tel    *fanout.Telemetry
-	audit  auditv1.AuditServiceClient
-	token  string
+	cfg   Config
+	log   *slog.Logger
+	proxy *proxy.Proxy
+	lis   net.Listener
+	tel   *serve.Telemetry // metrics, tracing (OTLP when configured), propagation
+	conn  *grpc.ClientConn
+	tconn *grpc.ClientConn
+	cconn *grpc.ClientConn
+	spool *fanout.Telemetry
+	audit auditv1.AuditServiceClient
+	token string
 }
 
 // New connects the gateway to the services and binds its HTTP listener (unless --stdio).
@@ -167,35 +171,34 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	_, dial, _ := cfg.dialer()
-	g := &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
-	exporter, err := otelprom.New(otelprom.WithRegisterer(g.reg), otelprom.WithoutScopeInfo())
-	if err != nil {
+	g := &Gateway{cfg: cfg, log: log}
+	var err error
+	if g.tel, err = serve.NewTelemetry("gateway"); err != nil {
 		return nil, err
 	}
-	g.meters = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
-	if g.conn, err = grpc.NewClient(cfg.AuditAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	_, dial, _ := cfg.dialer(g.tel.Propagator)
+	if g.conn, err = g.dialService(cfg.AuditAddr); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("audit service at %s: %w", cfg.AuditAddr, err)
 	}
 	if cfg.AuditFailOpen {
 		log.Warn("AUDIT FAIL-OPEN: calls are forwarded even when the audit service cannot record them; gaps are counted in osiris_gateway_audit_gaps_total")
 	}
-	audit, err := fanout.NewAudit(auditv1.NewAuditServiceClient(g.conn), cfg.AuditFailOpen, g.meters.Meter("github.com/osirisplane/osiris/gateway"), log)
+	meter := g.tel.MeterProvider.Meter("github.com/osirisplane/osiris/gateway")
+	audit, err := fanout.NewAudit(auditv1.NewAuditServiceClient(g.conn), cfg.AuditFailOpen, meter, log)
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
-	if g.tconn, err = grpc.NewClient(cfg.TelemetryAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	if g.tconn, err = g.dialService(cfg.TelemetryAddr); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("telemetry service at %s: %w", cfg.TelemetryAddr, err)
 	}
-	meter := g.meters.Meter("github.com/osirisplane/osiris/gateway")
-	if g.tel, err = fanout.NewTelemetry(telemetryv1.NewTelemetryServiceClient(g.tconn), cfg.TelemetrySpool, meter, log); err != nil {
+	if g.spool, err = fanout.NewTelemetry(telemetryv1.NewTelemetryServiceClient(g.tconn), cfg.TelemetrySpool, meter, log); err != nil {
 		g.Close()
 		return nil, err
 	}
-	if g.cconn, err = grpc.NewClient(cfg.CacheAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	if g.cconn, err = g.dialService(cfg.CacheAddr); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("cache service at %s: %w", cfg.CacheAddr, err)
 	}
@@ -205,7 +208,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	g.token, _ = cfg.loadToken()
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
 	// id that telemetry records; a cached reply is audited and counted like any other.
-	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.tel.Around, cache.Around)))
+	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.spool.Around, cache.Around)))
 	transport := mcpconv.NetworkTransportTCP
 	if cfg.Stdio {
 		transport = mcpconv.NetworkTransportPipe
@@ -215,7 +218,8 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics})
+	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
+		Tracer: g.tel.TracerProvider.Tracer("github.com/osirisplane/osiris/gateway"), Propagator: g.tel.Propagator})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -240,8 +244,8 @@ func (g *Gateway) Close() {
 			c.Close()
 		}
 	}
-	if g.meters != nil {
-		g.meters.Shutdown(context.Background())
+	if g.tel != nil {
+		g.tel.Shutdown(context.Background())
 	}
 }
 
@@ -253,7 +257,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer g.Close()
 	telCtx, stopTel := context.WithCancel(context.Background())
 	telDone := make(chan struct{})
-	go func() { g.tel.Run(telCtx, telemetryDrain); close(telDone) }()
+	go func() { g.spool.Run(telCtx, telemetryDrain); close(telDone) }()
 	// After the sessions close (no more records), drain the spool, then close the connections.
 	defer func() { stopTel(); <-telDone }()
 	if g.cfg.Stdio {
@@ -261,7 +265,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return errors.Join(err, g.closeSessions())
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.tel.Registry, promhttp.HandlerOpts{}))
 	origins, _ := g.cfg.originGuard()
 	var mcpHandler http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      g.cfg.SessionTimeout,
@@ -309,8 +313,17 @@ func (c Config) originGuard() (*http.CrossOriginProtection, error) {
 	return guard, nil
 }
 
+// dialService connects to a state-plane service; otelgrpc carries the call's trace context.
+func (g *Gateway) dialService(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+			otelgrpc.WithMeterProvider(g.tel.MeterProvider),
+			otelgrpc.WithTracerProvider(g.tel.TracerProvider),
+			otelgrpc.WithPropagators(g.tel.Propagator))))
+}
+
 // TelemetryPending is how many tool call records wait for the telemetry service.
-func (g *Gateway) TelemetryPending() int { return g.tel.Pending() }
+func (g *Gateway) TelemetryPending() int { return g.spool.Pending() }
 
 // chain runs inner inside outer.
 func chain(outer, inner proxy.Around) proxy.Around {

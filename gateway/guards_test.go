@@ -16,17 +16,6 @@ import (
 	"github.com/osirisplane/osiris/gateway"
 )
 
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
-}
-
 func TestBearerTokenIsRequiredAndRefusalsAudited(t *testing.T) {
 	up, _ := upstream(t)
 	a := startAudit(t)
@@ -59,7 +48,7 @@ func TestBearerTokenIsRequiredAndRefusalsAudited(t *testing.T) {
 			t.Fatal("the offered token reached the audit log")
 		}
 	}
-	client := &http.Client{Transport: bearer{token, http.DefaultTransport}}
+	client := &http.Client{Transport: header{"Authorization", "Bearer " + token, http.DefaultTransport}}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil).
 		Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: g.URL(), HTTPClient: client}, nil)
 	if err != nil {

@@ -66,7 +66,7 @@ func TestOTLPFromEnv(t *testing.T) {
 // Without OTLP variables the tracer stays the noop one: nothing is recorded or sent.
 func TestTelemetryWithoutOTLPKeepsNoopTracer(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-	tel, err := newTelemetry("plain")
+	tel, err := NewTelemetry("plain")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestTelemetryExportsOverOTLP(t *testing.T) {
 			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tt.start(t, c))
 			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", tt.protocol)
 			t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "3600000") // only the flush at shutdown
-			tel, err := newTelemetry("otlptest")
+			tel, err := NewTelemetry("otlptest")
 			if err != nil {
 				t.Fatal(err)
 			}

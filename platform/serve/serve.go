@@ -74,7 +74,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	tel, err := newTelemetry(cfg.Service)
+	tel, err := NewTelemetry(cfg.Service)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,10 @@ type Telemetry struct {
 	shutdownTracer func(context.Context) error
 }
 
-func newTelemetry(service string) (*Telemetry, error) {
+// NewTelemetry builds the providers of one component ("audit", "gateway"): a Prometheus
+// registry with the Go and process collectors, a meter provider exporting to it (and over OTLP
+// when the standard variables ask), a tracer provider (OTLP, or noop) and the W3C propagator.
+func NewTelemetry(service string) (*Telemetry, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())

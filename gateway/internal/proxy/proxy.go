@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Dial opens a transport to the upstream server for one downstream session.
@@ -40,6 +42,10 @@ type Config struct {
 	MaxSessions int
 	// Metrics, when set, records the MCP semantic-convention instruments.
 	Metrics *Metrics
+	// Tracer and Propagator, when set, trace every request and carry W3C trace context from
+	// the agent to the upstream (see traced).
+	Tracer     trace.Tracer
+	Propagator propagation.TextMapPropagator
 }
 
 // Proxy maps downstream sessions to upstream sessions. Create it with New.
@@ -102,6 +108,8 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 		ss, _ := req.GetSession().(*mcp.ServerSession)
 		began := time.Now()
 		defer func() { p.cfg.Metrics.operation(ctx, began, method, req, protocolVersion(ss), err) }()
+		ctx, span := p.traced(ctx, method, req)
+		defer span.End()
 		switch method {
 		case "initialize":
 			return p.initialize(ctx, next, ss, req)
