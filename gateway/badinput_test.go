@@ -34,7 +34,7 @@ func rawGateway(t testing.TB) (*gateway.Gateway, string) {
 	up, _ := upstream(t)
 	a := startAudit(t)
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr, cfg.MaxRequestBytes = "127.0.0.1:0", "up="+up, a.svc.GRPCAddr(), 4096
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.MaxRequestBytes = "127.0.0.1:0", []string{"up=" + up}, a.svc.GRPCAddr(), 4096
 	cfg.AllowedOrigins = []string{"https://console.example"}
 	g := run(t, cfg)
 	code, _, h := post(t, g.URL(), initBody, nil)

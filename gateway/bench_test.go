@@ -79,7 +79,7 @@ func BenchmarkGatewayVsDirect(b *testing.B) {
 	up := everythingServer(b)
 	a := startAudit(b)
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr = "127.0.0.1:0", "everything="+up, a.svc.GRPCAddr()
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr = "127.0.0.1:0", []string{"everything=" + up}, a.svc.GRPCAddr()
 	g := run(b, cfg)
 	direct, through := sessions(b, up), sessions(b, g.URL())
 	op := func(s []*mcp.ClientSession) loadtest.Op {

@@ -59,7 +59,7 @@ func TestCachePoliciesServeRepeatsAndCoalesce(t *testing.T) {
 	a := startAudit(t)
 	cacheAddr := startCache(t)
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr, cfg.CacheAddr, cfg.ConfigFile = "127.0.0.1:0", "osiris="+srv.URL, a.svc.GRPCAddr(), cacheAddr, conf
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.CacheAddr, cfg.ConfigFile = "127.0.0.1:0", []string{"osiris=" + srv.URL}, a.svc.GRPCAddr(), cacheAddr, conf
 	g := run(t, cfg)
 	cs := agent(t, g.URL())
 	defer cs.Close()
@@ -137,7 +137,7 @@ func TestBadCacheConfigIsRefused(t *testing.T) {
 			conf := filepath.Join(t.TempDir(), "gateway.json")
 			os.WriteFile(conf, []byte(body), 0o600)
 			cfg := gateway.DefaultConfig()
-			cfg.Upstream, cfg.ConfigFile = "x=http://127.0.0.1:1/mcp", conf
+			cfg.Upstreams, cfg.ConfigFile = []string{"x=http://127.0.0.1:1/mcp"}, conf
 			if err := cfg.Validate(); err == nil {
 				t.Fatalf("config %s accepted", body)
 			}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"time"
 
@@ -46,8 +47,8 @@ const (
 type Config struct {
 	HTTPAddr        string
 	Stdio           bool
-	Upstream        string // NAME=URL (streamable HTTP)
-	UpstreamStdio   string // NAME=COMMAND ARGS...
+	Upstreams       []string // NAME=URL (streamable HTTP), repeatable
+	UpstreamsStdio  []string // NAME=COMMAND ARGS..., repeatable
 	MaxRequestBytes int64
 	SessionTimeout  time.Duration
 	AuditAddr       string
@@ -73,8 +74,14 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "serve MCP streamable HTTP at http://ADDR/mcp")
 	fs.BoolVar(&c.Stdio, "stdio", c.Stdio, "serve MCP on stdin/stdout instead of HTTP")
-	fs.StringVar(&c.Upstream, "upstream", c.Upstream, "upstream MCP server over streamable HTTP, NAME=URL")
-	fs.StringVar(&c.UpstreamStdio, "upstream-stdio", c.UpstreamStdio, "upstream MCP server started as a child process, 'NAME=COMMAND ARGS...'")
+	fs.Func("upstream", "upstream MCP server over streamable HTTP, NAME=URL (repeatable)", func(v string) error {
+		c.Upstreams = append(c.Upstreams, v)
+		return nil
+	})
+	fs.Func("upstream-stdio", "upstream MCP server started as a child process per session, 'NAME=COMMAND ARGS...' (repeatable)", func(v string) error {
+		c.UpstreamsStdio = append(c.UpstreamsStdio, v)
+		return nil
+	})
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest request body")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "idle MCP sessions are closed after this")
 	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
@@ -93,11 +100,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first setting that cannot work, with --config merged in.
 func (c Config) Validate() error {
+	c, err := c.withFile()
+	if err != nil {
+		return err
+	}
 	switch {
-	case (c.Upstream == "") == (c.UpstreamStdio == ""):
-		return errors.New("exactly one of --upstream and --upstream-stdio is required")
+	case len(c.Upstreams)+len(c.UpstreamsStdio) == 0:
+		return errors.New("at least one --upstream or --upstream-stdio is required")
+	case len(c.Upstreams)+len(c.UpstreamsStdio) > maxUpstreams:
+		return fmt.Errorf("at most %d upstreams", maxUpstreams)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("--max-request-bytes must be at least 1024, got %d", c.MaxRequestBytes)
 	case c.SessionTimeout <= 0:
@@ -120,35 +133,73 @@ func (c Config) Validate() error {
 	if _, err := c.loadPolicies(); err != nil {
 		return err
 	}
-	if _, _, err := c.dialer(nil); err != nil {
+	if _, err := c.upstreams(nil); err != nil {
 		return err
 	}
 	return nil
 }
 
-// dialer opens upstream transports; HTTP requests carry the caller's trace context.
-func (c Config) dialer(prop propagation.TextMapPropagator) (string, proxy.Dial, error) {
-	if c.Upstream != "" {
-		name, url, ok := strings.Cut(c.Upstream, "=")
-		if !ok || name == "" || !(strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
-			return "", nil, fmt.Errorf("--upstream %q: want NAME=http(s)://HOST/PATH", c.Upstream)
+// maxUpstreams bounds the upstreams of one gateway.
+const maxUpstreams = 32
+
+// upstreamName is what an upstream may be called. With several upstreams it prefixes tool and
+// prompt names as NAME_, so it may not contain "_": the first "_" then always ends the prefix,
+// and no two upstreams can expose the same name.
+func upstreamName() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,31}$`) }
+
+// upstreams parses --upstream and --upstream-stdio; HTTP requests carry the caller's trace
+// context.
+func (c Config) upstreams(prop propagation.TextMapPropagator) ([]proxy.Upstream, error) {
+	var out []proxy.Upstream
+	seen := map[string]bool{}
+	add := func(flag, spec string, dial func(rest string) (proxy.Dial, error)) error {
+		name, rest, ok := strings.Cut(spec, "=")
+		if !ok || !upstreamName().MatchString(name) {
+			return fmt.Errorf("--%s %q: want NAME=..., NAME a letter then up to 31 letters, digits or '-'", flag, spec)
 		}
-		client := http.DefaultClient
-		if prop != nil {
-			client = &http.Client{Transport: proxy.TraceTransport{Base: http.DefaultTransport, Propagator: prop}}
+		if seen[name] {
+			return fmt.Errorf("--%s %q: upstream name %q is used twice", flag, spec, name)
 		}
-		return name, func(context.Context) (mcp.Transport, error) {
-			return &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: client}, nil
-		}, nil
+		seen[name] = true
+		d, err := dial(rest)
+		if err != nil {
+			return fmt.Errorf("--%s %q: %w", flag, spec, err)
+		}
+		out = append(out, proxy.Upstream{Name: name, Dial: d})
+		return nil
 	}
-	name, command, ok := strings.Cut(c.UpstreamStdio, "=")
-	args := strings.Fields(command)
-	if !ok || name == "" || len(args) == 0 {
-		return "", nil, fmt.Errorf("--upstream-stdio %q: want 'NAME=COMMAND ARGS...'", c.UpstreamStdio)
+	client := http.DefaultClient
+	if prop != nil {
+		client = &http.Client{Transport: proxy.TraceTransport{Base: http.DefaultTransport, Propagator: prop}}
 	}
-	return name, func(context.Context) (mcp.Transport, error) {
-		return &mcp.CommandTransport{Command: exec.Command(args[0], args[1:]...)}, nil
-	}, nil
+	for _, spec := range c.Upstreams {
+		err := add("upstream", spec, func(url string) (proxy.Dial, error) {
+			if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+				return nil, errors.New("want NAME=http(s)://HOST/PATH")
+			}
+			return func(context.Context) (mcp.Transport, error) {
+				return &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: client}, nil
+			}, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, spec := range c.UpstreamsStdio {
+		err := add("upstream-stdio", spec, func(command string) (proxy.Dial, error) {
+			args := strings.Fields(command)
+			if len(args) == 0 {
+				return nil, errors.New("want 'NAME=COMMAND ARGS...'")
+			}
+			return func(context.Context) (mcp.Transport, error) {
+				return &mcp.CommandTransport{Command: exec.Command(args[0], args[1:]...)}, nil
+			}, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Gateway is a configured gateway with its listener bound.
@@ -171,12 +222,13 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg, _ = cfg.withFile()
 	g := &Gateway{cfg: cfg, log: log}
 	var err error
 	if g.tel, err = serve.NewTelemetry("gateway"); err != nil {
 		return nil, err
 	}
-	_, dial, _ := cfg.dialer(g.tel.Propagator)
+	ups, _ := cfg.upstreams(g.tel.Propagator)
 	if g.conn, err = g.dialService(cfg.AuditAddr); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("audit service at %s: %w", cfg.AuditAddr, err)
@@ -218,7 +270,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.proxy = proxy.New(proxy.Config{Dial: dial, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
+	g.proxy = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
 		Tracer: g.tel.TracerProvider.Tracer("github.com/osirisplane/osiris/gateway"), Propagator: g.tel.Propagator})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {

@@ -87,7 +87,7 @@ func (a *auditSvc) stop() {
 func startGateway(t *testing.T, upstreamURL, auditAddr string, failOpen bool) *gateway.Gateway {
 	t.Helper()
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr, cfg.AuditFailOpen = "127.0.0.1:0", "up="+upstreamURL, auditAddr, failOpen
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.AuditFailOpen = "127.0.0.1:0", []string{"up=" + upstreamURL}, auditAddr, failOpen
 	return run(t, cfg)
 }
 

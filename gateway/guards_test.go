@@ -21,7 +21,7 @@ func TestBearerTokenIsRequiredAndRefusalsAudited(t *testing.T) {
 	a := startAudit(t)
 	cfg := gateway.DefaultConfig()
 	const token = "0123456789abcdef-secret"
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr, cfg.AuthToken = "127.0.0.1:0", "up="+up, a.svc.GRPCAddr(), token
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.AuthToken = "127.0.0.1:0", []string{"up=" + up}, a.svc.GRPCAddr(), token
 	g := run(t, cfg)
 
 	for _, header := range []string{"", "Bearer wrong-token-0123456789"} {
@@ -73,7 +73,7 @@ func TestStuckUpstreamTimesOutWithAClearError(t *testing.T) {
 	t.Cleanup(srv.Close)
 	a := startAudit(t)
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr, cfg.CallTimeout = "127.0.0.1:0", "slow="+srv.URL, a.svc.GRPCAddr(), 300*time.Millisecond
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.CallTimeout = "127.0.0.1:0", []string{"slow=" + srv.URL}, a.svc.GRPCAddr(), 300*time.Millisecond
 	g := run(t, cfg)
 	cs := agent(t, g.URL())
 	defer cs.Close()
@@ -98,13 +98,13 @@ func TestBadConfigIsAOneLineError(t *testing.T) {
 		edit func(*gateway.Config)
 		want string
 	}{
-		{"no upstream", func(c *gateway.Config) {}, "exactly one of --upstream and --upstream-stdio"},
-		{"bad url", func(c *gateway.Config) { c.Upstream = "x=ftp://h" }, "want NAME=http(s)://"},
-		{"short token", func(c *gateway.Config) { c.Upstream, c.AuthToken = "x=http://h/mcp", "short" }, "at least 16 bytes"},
+		{"no upstream", func(c *gateway.Config) {}, "at least one --upstream or --upstream-stdio"},
+		{"bad url", func(c *gateway.Config) { c.Upstreams = []string{"x=ftp://h"} }, "want NAME=http(s)://HOST/PATH"},
+		{"short token", func(c *gateway.Config) { c.Upstreams, c.AuthToken = []string{"x=http://h/mcp"}, "short" }, "at least 16 bytes"},
 		{"both tokens", func(c *gateway.Config) {
-			c.Upstream, c.AuthToken, c.AuthTokenFile = "x=http://h/mcp", "0123456789abcdef", "/f"
+			c.Upstreams, c.AuthToken, c.AuthTokenFile = []string{"x=http://h/mcp"}, "0123456789abcdef", "/f"
 		}, "not both"},
-		{"zero timeout", func(c *gateway.Config) { c.Upstream, c.CallTimeout = "x=http://h/mcp", 0 }, "--call-timeout must be positive"},
+		{"zero timeout", func(c *gateway.Config) { c.Upstreams, c.CallTimeout = []string{"x=http://h/mcp"}, 0 }, "--call-timeout must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ func stdioGateway(t *testing.T, maxSessions int) *gateway.Gateway {
 	t.Setenv(stdioChildEnv, "1")
 	a := startAudit(t)
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.UpstreamStdio, cfg.AuditAddr, cfg.MaxSessions = "127.0.0.1:0", "child="+os.Args[0], a.svc.GRPCAddr(), maxSessions
+	cfg.HTTPAddr, cfg.UpstreamsStdio, cfg.AuditAddr, cfg.MaxSessions = "127.0.0.1:0", []string{"child=" + os.Args[0]}, a.svc.GRPCAddr(), maxSessions
 	return run(t, cfg)
 }
 

@@ -58,7 +58,7 @@ func TestTelemetryDownUnderLoadThenBackCountsExactly(t *testing.T) {
 	tel := startTelemetryIn(t, dir, "127.0.0.1:0")
 	addr := tel.svc.GRPCAddr()
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr, cfg.TelemetryAddr = "127.0.0.1:0", "up="+up, a.svc.GRPCAddr(), addr
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.TelemetryAddr = "127.0.0.1:0", []string{"up=" + up}, a.svc.GRPCAddr(), addr
 	g := run(t, cfg)
 
 	const agents, each = 4, 30

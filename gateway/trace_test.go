@@ -40,7 +40,7 @@ func TestTraceContextPropagatesToTheUpstream(t *testing.T) {
 
 	a := startAudit(t)
 	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr, cfg.Upstream, cfg.AuditAddr = "127.0.0.1:0", "up="+srv.URL, a.svc.GRPCAddr()
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr = "127.0.0.1:0", []string{"up=" + srv.URL}, a.svc.GRPCAddr()
 	g := run(t, cfg)
 	client := &http.Client{Transport: header{"traceparent", "00-" + traceID + "-00f067aa0ba902b7-01", http.DefaultTransport}}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil).

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/gateway/internal/proxy"
 )
 
 // MetaKey is the _meta key that carries the correlation id, to the upstream and to the agent.
@@ -85,7 +86,10 @@ func (a *Audit) toolCall(ctx context.Context, session string, p *mcp.CallToolPar
 	end := &auditv1.Event{SessionId: session, CorrelationId: corr, Tool: p.Name,
 		DurationMs: float64(time.Since(began).Microseconds()) / 1000}
 	result, _ := res.(*mcp.CallToolResult)
+	var rejected proxy.Rejection
 	switch {
+	case errors.As(err, &rejected): // refused by the gateway itself (no upstream owns the tool)
+		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, errorCode(err), err.Error()
 	case err != nil:
 		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, errorCode(err), err.Error()
 	case result != nil && result.IsError:

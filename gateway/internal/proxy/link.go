@@ -12,58 +12,78 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// link is one downstream session and its upstream session.
+// link is one downstream session (an agent) and its sessions with every upstream.
 type link struct {
 	proxy   *Proxy
 	ss      *mcp.ServerSession
 	calls   *calls
-	order   *ordering
-	params  *mcp.InitializeParams // the agent's, reused to re-initialise the upstream
+	params  *mcp.InitializeParams // the agent's, reused to re-initialise an upstream
 	version string
+	ups     []*upLink // in the order of the configuration
+	routes  *routes   // with several upstreams: which one owns a name or URI
+}
+
+// upLink is the link's session with one upstream.
+type upLink struct {
+	link   *link
+	up     Upstream
+	prefix string // "NAME_" with several upstreams, "" with one
+	order  *ordering
 
 	mu sync.Mutex
 	cs *mcp.ClientSession // replaced when the upstream is re-initialised
 }
 
-func (l *link) session() *mcp.ClientSession {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs
+func (u *upLink) session() *mcp.ClientSession {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.cs
 }
 
-func (l *link) setSession(cs *mcp.ClientSession) {
-	l.mu.Lock()
-	l.cs = cs
-	l.mu.Unlock()
+func (u *upLink) setSession(cs *mcp.ClientSession) {
+	u.mu.Lock()
+	u.cs = cs
+	u.mu.Unlock()
 }
 
-// dial opens an upstream session with the agent's capabilities and protocol version.
-func (l *link) dial(ctx context.Context) (*mcp.ClientSession, error) {
-	t, err := l.proxy.cfg.Dial(ctx)
+// dial opens a session with this upstream, with the agent's capabilities and protocol version.
+func (u *upLink) dial(ctx context.Context) (*mcp.ClientSession, error) {
+	t, err := u.up.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	client := mcp.NewClient(clientInfo(l.params), l.clientOptions(l.params.Capabilities))
-	client.AddReceivingMiddleware(l.relay)
+	client := mcp.NewClient(clientInfo(u.link.params), u.link.clientOptions(u.link.params.Capabilities))
+	client.AddReceivingMiddleware(u.relay)
 	// The upstream session outlives the request that opens it, so it must not share its context.
-	return client.Connect(context.WithoutCancel(ctx), countingTransport{Transport: t, order: l.order},
-		&mcp.ClientSessionOptions{ProtocolVersion: l.version})
+	return client.Connect(context.WithoutCancel(ctx), countingTransport{Transport: t, order: u.order},
+		&mcp.ClientSessionOptions{ProtocolVersion: u.link.version})
 }
 
 // minUpstreamLife: an upstream session lost sooner than this after it was opened is not
 // re-initialised again, so a child that crashes at start cannot loop.
 const minUpstreamLife = time.Second
 
-// supervise ties the two sessions' lives together. When the agent leaves, the upstream
-// session closes (and a stdio child exits). When the upstream session ends first (a child
-// died, a server dropped the session), it is re-initialised, once per loss: calls in flight
-// fail, the next call works. If re-initialising fails, or the new session is lost within
+// supervise ties the sessions' lives together. When the agent leaves, every upstream session
+// closes (and stdio children exit). When an upstream session ends first (a child died, a
+// server dropped the session), it is re-initialised, once per loss: calls in flight fail, the
+// next call works. If re-initialising fails, or the new session is lost within
 // minUpstreamLife, the agent's session ends with a clear error instead of hanging.
-func (l *link) supervise(cs *mcp.ClientSession) {
+func (l *link) supervise() {
 	began := time.Now()
 	defer func() { l.proxy.cfg.Metrics.sessionEnded(began, l.version) }()
 	agentGone := make(chan struct{})
 	go func() { l.ss.Wait(); close(agentGone) }()
+	var wg sync.WaitGroup
+	for _, u := range l.ups {
+		wg.Go(func() { u.supervise(agentGone) })
+	}
+	<-agentGone
+	wg.Wait()
+	l.proxy.drop(l.ss)
+}
+
+func (u *upLink) supervise(agentGone <-chan struct{}) {
+	cs := u.session()
 	for opened := time.Now(); ; opened = time.Now() {
 		upstreamGone := make(chan struct{})
 		go func() { cs.Wait(); close(upstreamGone) }()
@@ -71,27 +91,23 @@ func (l *link) supervise(cs *mcp.ClientSession) {
 		case <-agentGone:
 			cs.Close()
 			<-upstreamGone
-			l.proxy.drop(l.ss)
 			return
 		case <-upstreamGone:
 		}
+		log := u.link.proxy.cfg.Logger.With("session", u.link.ss.ID(), "upstream", u.up.Name)
 		if time.Since(opened) < minUpstreamLife {
-			l.proxy.cfg.Logger.Warn("upstream session lost right after it opened; closing the agent's session", "session", l.ss.ID())
-			l.ss.Close()
-			<-agentGone
-			l.proxy.drop(l.ss)
+			log.Warn("upstream session lost right after it opened; closing the agent's session")
+			u.link.ss.Close()
 			return
 		}
-		next, err := l.dial(context.Background())
+		next, err := u.dial(context.Background())
 		if err != nil {
-			l.proxy.cfg.Logger.Warn("upstream session lost; closing the agent's session", "session", l.ss.ID(), "err", err)
-			l.ss.Close()
-			<-agentGone
-			l.proxy.drop(l.ss)
+			log.Warn("upstream session lost and could not be re-initialised; closing the agent's session", "err", err)
+			u.link.ss.Close()
 			return
 		}
-		l.proxy.cfg.Logger.Info("upstream session lost; re-initialised", "session", l.ss.ID())
-		l.setSession(next)
+		log.Info("upstream session lost; re-initialised")
+		u.setSession(next)
 		cs = next
 	}
 }
@@ -106,15 +122,24 @@ func (l *link) forward(ctx context.Context, method string, req mcp.Request) (mcp
 	}
 	done := l.calls.begin(ctx, params)
 	defer done()
+	if len(l.ups) > 1 {
+		return l.route(ctx, method, params)
+	}
+	return l.ups[0].forward(ctx, method, params)
+}
+
+// forward calls this upstream and holds the result until the notifications it sent before
+// the result are relayed.
+func (u *upLink) forward(ctx context.Context, method string, params mcp.Params) (mcp.Result, error) {
 	began := time.Now()
-	res, err := l.call(ctx, method, params)
-	l.proxy.cfg.Metrics.upstream(ctx, began, method, params, l.version, err)
-	l.order.wait(l.order.mark())
+	res, err := u.call(ctx, method, params)
+	u.link.proxy.cfg.Metrics.upstream(ctx, began, method, params, u.link.version, err)
+	u.order.wait(u.order.mark())
 	return res, passError(err)
 }
 
-func (l *link) call(ctx context.Context, method string, params mcp.Params) (mcp.Result, error) {
-	cs := l.session()
+func (u *upLink) call(ctx context.Context, method string, params mcp.Params) (mcp.Result, error) {
+	cs := u.session()
 	switch p := params.(type) {
 	case *mcp.CallToolParamsRaw:
 		return cs.CallTool(ctx, &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments,

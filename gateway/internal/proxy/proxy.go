@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +24,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Dial opens a transport to the upstream server for one downstream session.
+// Dial opens a transport to an upstream server for one downstream session.
 type Dial func(ctx context.Context) (mcp.Transport, error)
+
+// Upstream is one upstream MCP server.
+type Upstream struct {
+	Name string
+	Dial Dial
+}
 
 // Around wraps every forwarded request; the gateway's fan-out (audit, telemetry, session,
 // cache) plugs in here. forward performs the upstream call.
@@ -32,9 +39,11 @@ type Around func(ctx context.Context, ss *mcp.ServerSession, method string, req 
 
 // Config describes a proxy.
 type Config struct {
-	Dial   Dial
-	Around Around // nil: forward as is
-	Logger *slog.Logger
+	// Upstreams are the servers behind the gateway. With one, names pass through unchanged;
+	// with several, tool and prompt names are prefixed "NAME_".
+	Upstreams []Upstream
+	Around    Around // nil: forward as is
+	Logger    *slog.Logger
 	// Version is reported as the gateway's own implementation version to upstreams.
 	Version string
 	// MaxSessions bounds how many downstream sessions (and so upstream sessions and stdio
@@ -75,10 +84,14 @@ func New(cfg Config) *Proxy {
 		// Methods whose result the SDK builds itself (an empty one) reach the upstream through
 		// these hooks; the default handlers call them and answer.
 		SubscribeHandler: func(ctx context.Context, req *mcp.SubscribeRequest) error {
-			return p.upstream(req.Session, func(l *link) error { return passError(l.session().Subscribe(ctx, req.Params)) })
+			return p.upstream(req.Session, func(l *link) error {
+				return passError(l.byURI(req.Params.URI).session().Subscribe(ctx, req.Params))
+			})
 		},
 		UnsubscribeHandler: func(ctx context.Context, req *mcp.UnsubscribeRequest) error {
-			return p.upstream(req.Session, func(l *link) error { return passError(l.session().Unsubscribe(ctx, req.Params)) })
+			return p.upstream(req.Session, func(l *link) error {
+				return passError(l.byURI(req.Params.URI).session().Unsubscribe(ctx, req.Params))
+			})
 		},
 	})
 	p.server.AddSendingMiddleware(p.captureSend)
@@ -129,8 +142,10 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 			// what it relays by its own level.
 			forward = func(ctx context.Context) (mcp.Result, error) {
 				params, _ := req.GetParams().(*mcp.SetLoggingLevelParams)
-				if err := passError(l.session().SetLoggingLevel(ctx, params)); err != nil {
-					return nil, err
+				for _, u := range l.ups {
+					if err := passError(u.session().SetLoggingLevel(ctx, params)); err != nil {
+						return nil, err
+					}
 				}
 				return next(ctx, method, req)
 			}
@@ -155,8 +170,25 @@ func (p *Proxy) initialize(ctx context.Context, next mcp.MethodHandler, ss *mcp.
 	if err != nil {
 		return nil, fmt.Errorf("upstream unavailable: %w", err)
 	}
-	up := l.session().InitializeResult()
-	init.Capabilities, init.Instructions, init.ServerInfo = up.Capabilities, up.Instructions, up.ServerInfo
+	if len(l.ups) == 1 {
+		up := l.ups[0].session().InitializeResult()
+		init.Capabilities, init.Instructions, init.ServerInfo = up.Capabilities, up.Instructions, up.ServerInfo
+		return init, nil
+	}
+	var caps []*mcp.ServerCapabilities
+	var instructions []string
+	for _, u := range l.ups {
+		up := u.session().InitializeResult()
+		caps = append(caps, up.Capabilities)
+		if up.Instructions != "" {
+			instructions = append(instructions, u.up.Name+": "+up.Instructions)
+		}
+	}
+	merged, err := mergeCapabilities(caps)
+	if err != nil {
+		return nil, err
+	}
+	init.Capabilities, init.Instructions = merged, strings.Join(instructions, "\n\n")
 	return init, nil
 }
 
@@ -194,16 +226,30 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params *mcp.
 		p.mu.Unlock()
 		return nil, fmt.Errorf("the gateway serves at most %d sessions at once; close one or retry later", p.cfg.MaxSessions)
 	}
-	l := &link{proxy: p, ss: ss, calls: newCalls(), order: newOrdering(), params: params, version: version}
+	l := &link{proxy: p, ss: ss, calls: newCalls(), params: params, version: version, routes: &routes{}}
+	for _, up := range p.cfg.Upstreams {
+		u := &upLink{link: l, up: up, order: newOrdering()}
+		if len(p.cfg.Upstreams) > 1 {
+			u.prefix = up.Name + "_"
+		}
+		l.ups = append(l.ups, u)
+	}
 	p.links[ss] = l // reserve the place before dialling, so the bound holds under concurrent initializes
 	p.mu.Unlock()
-	cs, err := l.dial(ctx)
-	if err != nil {
-		p.drop(ss)
-		return nil, err
+	for _, u := range l.ups {
+		cs, err := u.dial(ctx)
+		if err != nil {
+			for _, opened := range l.ups {
+				if c := opened.session(); c != nil {
+					c.Close()
+				}
+			}
+			p.drop(ss)
+			return nil, fmt.Errorf("upstream %s: %w", u.up.Name, err)
+		}
+		u.setSession(cs)
 	}
-	l.setSession(cs)
-	p.supervisor.Go(func() { l.supervise(cs) })
+	p.supervisor.Go(l.supervise)
 	return l, nil
 }
 

@@ -42,9 +42,9 @@ func upstream(t *testing.T) string {
 func gateway(t *testing.T, upstreamURL string) (*Proxy, string) {
 	t.Helper()
 	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test",
-		Dial: func(context.Context) (mcp.Transport, error) {
+		Upstreams: []Upstream{{Name: "up", Dial: func(context.Context) (mcp.Transport, error) {
 			return &mcp.StreamableClientTransport{Endpoint: upstreamURL}, nil
-		}})
+		}}}})
 	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return p.Server() }, nil))
 	t.Cleanup(srv.Close)
 	// Runs first: agents have closed, so every upstream session must end before the servers go.

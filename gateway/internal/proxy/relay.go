@@ -18,16 +18,17 @@ func (l *link) clientOptions(caps *mcp.ClientCapabilities) *mcp.ClientOptions {
 	return opts
 }
 
-// relay handles what the upstream sends to its client: every request and notification goes to
-// the downstream session instead of the SDK client's own handlers.
-func (l *link) relay(next mcp.MethodHandler) mcp.MethodHandler {
+// relay handles what an upstream sends to its client: every request and notification goes to
+// the agent's session instead of the SDK client's own handlers.
+func (u *upLink) relay(next mcp.MethodHandler) mcp.MethodHandler {
+	l := u.link
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		params := req.GetParams()
 		if isNil(params) {
 			params = nil
 		}
 		if relayable(method) {
-			defer l.order.done()
+			defer u.order.done()
 		}
 		switch p := params.(type) {
 		case *mcp.CreateMessageParams:
