@@ -57,6 +57,7 @@ type Config struct {
 	TelemetrySpool  int
 	CacheAddr       string
 	ConfigFile      string
+	BuiltinTools    bool
 	AuthToken       string
 	AuthTokenFile   string
 	CallTimeout     time.Duration
@@ -67,7 +68,7 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
-		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
+		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", BuiltinTools: true, TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -87,6 +88,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
 	fs.BoolVar(&c.AuditFailOpen, "audit-fail-open", c.AuditFailOpen, "forward calls even when the audit service cannot record them (counted as gaps)")
 	fs.StringVar(&c.CacheAddr, "cache-addr", c.CacheAddr, "gRPC address of the cache service")
+	fs.BoolVar(&c.BuiltinTools, "builtin-tools", c.BuiltinTools, "offer the osiris_ tools that let an agent read its own audit trail and telemetry")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "JSON file with per-tool cache policies (see docs/gateway.md)")
 	fs.StringVar(&c.TelemetryAddr, "telemetry-addr", c.TelemetryAddr, "gRPC address of the telemetry service")
 	fs.IntVar(&c.TelemetrySpool, "telemetry-spool", c.TelemetrySpool, "tool call records kept while the telemetry service is unreachable; more are dropped and counted")
@@ -260,7 +262,12 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	g.token, _ = cfg.loadToken()
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
 	// id that telemetry records; a cached reply is audited and counted like any other.
-	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.spool.Around, cache.Around)))
+	inner := cache.Around
+	if cfg.BuiltinTools {
+		builtins := fanout.NewBuiltins(g.audit, telemetryv1.NewTelemetryServiceClient(g.tconn))
+		inner = chain(builtins.Around, cache.Around)
+	}
+	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.spool.Around, inner)))
 	transport := mcpconv.NetworkTransportTCP
 	if cfg.Stdio {
 		transport = mcpconv.NetworkTransportPipe
