@@ -6,6 +6,7 @@ require (
 	github.com/osirisplane/osiris/platform v0.0.0
 	github.com/osirisplane/osiris/services/audit v0.0.0
 	github.com/osirisplane/osiris/services/cache v0.0.0
+	github.com/osirisplane/osiris/services/session v0.0.0
 	github.com/osirisplane/osiris/services/telemetry v0.0.0
 )
 
@@ -63,5 +64,6 @@ replace (
 	github.com/osirisplane/osiris/platform => ./platform
 	github.com/osirisplane/osiris/services/audit => ./services/audit
 	github.com/osirisplane/osiris/services/cache => ./services/cache
+	github.com/osirisplane/osiris/services/session => ./services/session
 	github.com/osirisplane/osiris/services/telemetry => ./services/telemetry
 )

@@ -16,6 +16,7 @@ import (
 
 	"github.com/osirisplane/osiris/services/audit"
 	"github.com/osirisplane/osiris/services/cache"
+	"github.com/osirisplane/osiris/services/session"
 	"github.com/osirisplane/osiris/services/telemetry"
 )
 
@@ -56,6 +57,12 @@ func starters(log *slog.Logger) []struct {
 			c := telemetry.DefaultConfig()
 			c.DataDir = dir
 			return telemetry.New(c, log)
+		}},
+		{"session", func(dir string) (service, error) {
+			c := session.DefaultConfig()
+			c.DataDir = dir
+			c.AuditAddr = audit.DefaultConfig().GRPCAddr // session lifecycle events go to the audit service
+			return session.New(c, log)
 		}},
 		{"cache", func(dir string) (service, error) {
 			c := cache.DefaultConfig()
