@@ -41,6 +41,7 @@ func TestSeveralUpstreamsArePrefixedAndRouted(t *testing.T) {
 	cfg := gateway.DefaultConfig()
 	cfg.HTTPAddr, cfg.AuditAddr = "127.0.0.1:0", a.svc.GRPCAddr()
 	cfg.Upstreams = []string{"mysql=" + named(t, "mysql"), "pg=" + named(t, "pg")}
+	cfg.BuiltinTools = false // this test is about the upstreams' names
 	g := run(t, cfg)
 	cs := agent(t, g.URL())
 	defer cs.Close()

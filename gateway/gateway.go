@@ -26,6 +26,7 @@ import (
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	cachev1 "github.com/osirisplane/osiris/api/osiris/cache/v1"
+	sessionv1 "github.com/osirisplane/osiris/api/osiris/session/v1"
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
@@ -56,6 +57,7 @@ type Config struct {
 	TelemetryAddr   string
 	TelemetrySpool  int
 	CacheAddr       string
+	SessionAddr     string
 	ConfigFile      string
 	BuiltinTools    bool
 	AuthToken       string
@@ -68,7 +70,7 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
-		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", BuiltinTools: true, TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
+		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", SessionAddr: "127.0.0.1:7103", BuiltinTools: true, TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -88,6 +90,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
 	fs.BoolVar(&c.AuditFailOpen, "audit-fail-open", c.AuditFailOpen, "forward calls even when the audit service cannot record them (counted as gaps)")
 	fs.StringVar(&c.CacheAddr, "cache-addr", c.CacheAddr, "gRPC address of the cache service")
+	fs.StringVar(&c.SessionAddr, "session-addr", c.SessionAddr, "gRPC address of the session service")
 	fs.BoolVar(&c.BuiltinTools, "builtin-tools", c.BuiltinTools, "offer the osiris_ tools that let an agent read its own audit trail and telemetry")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "JSON file with per-tool cache policies (see docs/gateway.md)")
 	fs.StringVar(&c.TelemetryAddr, "telemetry-addr", c.TelemetryAddr, "gRPC address of the telemetry service")
@@ -117,8 +120,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-request-bytes must be at least 1024, got %d", c.MaxRequestBytes)
 	case c.SessionTimeout <= 0:
 		return errors.New("--session-timeout must be positive")
-	case c.AuditAddr == "" || c.TelemetryAddr == "" || c.CacheAddr == "":
-		return errors.New("--audit-addr, --telemetry-addr and --cache-addr are required")
+	case c.AuditAddr == "" || c.TelemetryAddr == "" || c.CacheAddr == "" || c.SessionAddr == "":
+		return errors.New("--audit-addr, --telemetry-addr, --cache-addr and --session-addr are required")
 	case c.TelemetrySpool < 1 || c.TelemetrySpool > 10_000_000:
 		return fmt.Errorf("--telemetry-spool must be between 1 and 10000000, got %d", c.TelemetrySpool)
 	case c.CallTimeout <= 0:
@@ -214,6 +217,7 @@ type Gateway struct {
 	conn  *grpc.ClientConn
 	tconn *grpc.ClientConn
 	cconn *grpc.ClientConn
+	sconn *grpc.ClientConn
 	spool *fanout.Telemetry
 	audit auditv1.AuditServiceClient
 	token string
@@ -256,6 +260,16 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("cache service at %s: %w", cfg.CacheAddr, err)
 	}
+	if g.sconn, err = g.dialService(cfg.SessionAddr); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("session service at %s: %w", cfg.SessionAddr, err)
+	}
+	sessionClient := sessionv1.NewSessionServiceClient(g.sconn)
+	sessions, err := fanout.NewSessions(sessionClient, meter, log)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	policies, _ := cfg.loadPolicies()
 	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), policies, log)
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
@@ -264,10 +278,10 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	// id that telemetry records; a cached reply is audited and counted like any other.
 	inner := cache.Around
 	if cfg.BuiltinTools {
-		builtins := fanout.NewBuiltins(g.audit, telemetryv1.NewTelemetryServiceClient(g.tconn))
+		builtins := fanout.NewBuiltins(g.audit, telemetryv1.NewTelemetryServiceClient(g.tconn), sessionClient)
 		inner = chain(builtins.Around, cache.Around)
 	}
-	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.spool.Around, inner)))
+	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.spool.Around, chain(sessions.Around, inner))))
 	transport := mcpconv.NetworkTransportTCP
 	if cfg.Stdio {
 		transport = mcpconv.NetworkTransportPipe
@@ -278,6 +292,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.proxy = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
+		Opened: sessions.Opened, Closed: sessions.Closed,
 		Tracer: g.tel.TracerProvider.Tracer("github.com/osirisplane/osiris/gateway"), Propagator: g.tel.Propagator})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -298,7 +313,7 @@ func (g *Gateway) URL() string {
 
 // Close releases what New acquired; Run calls it.
 func (g *Gateway) Close() {
-	for _, c := range []*grpc.ClientConn{g.conn, g.tconn, g.cconn} {
+	for _, c := range []*grpc.ClientConn{g.conn, g.tconn, g.cconn, g.sconn} {
 		if c != nil {
 			c.Close()
 		}

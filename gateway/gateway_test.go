@@ -99,6 +99,9 @@ func run(t testing.TB, cfg gateway.Config) *gateway.Gateway {
 	if cfg.CacheAddr == gateway.DefaultConfig().CacheAddr {
 		cfg.CacheAddr = startCache(t)
 	}
+	if cfg.SessionAddr == gateway.DefaultConfig().SessionAddr {
+		cfg.SessionAddr = startSession(t)
+	}
 	g, err := gateway.New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)

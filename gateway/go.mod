@@ -8,6 +8,7 @@ require (
 	github.com/osirisplane/osiris/api v0.0.0
 	github.com/osirisplane/osiris/services/audit v0.0.0
 	github.com/osirisplane/osiris/services/cache v0.0.0
+	github.com/osirisplane/osiris/services/session v0.0.0
 	github.com/osirisplane/osiris/services/telemetry v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0
@@ -56,11 +57,11 @@ require (
 )
 
 require (
-	github.com/google/jsonschema-go v0.4.3 // indirect
+	github.com/google/jsonschema-go v0.4.3
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/segmentio/asm v1.1.3 // indirect
 	github.com/segmentio/encoding v0.5.4 // indirect
-	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
+	github.com/yosida95/uritemplate/v3 v3.0.2
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.49.0 // indirect
@@ -72,5 +73,6 @@ replace (
 	github.com/osirisplane/osiris/platform => ../platform
 	github.com/osirisplane/osiris/services/audit => ../services/audit
 	github.com/osirisplane/osiris/services/cache => ../services/cache
+	github.com/osirisplane/osiris/services/session => ../services/session
 	github.com/osirisplane/osiris/services/telemetry => ../services/telemetry
 )

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite through the gateway, fronting the Go SDK's
 # everything-server (pinned in tools/go.mod) over streamable HTTP, then over stdio, with the
-# audit and telemetry services behind it. Each run must pass every check; every tool call the
-# suite made must be in the audit log twice (started, then completed or failed) under one
-# correlation id, and counted once in the telemetry summary.
+# audit, telemetry and session services behind it. Each run must pass every check; every tool
+# call the suite made must be in the audit log twice (started, then completed or failed) under
+# one correlation id, counted once in the telemetry summary, and audited under a session that
+# the session service holds.
 # Needs: Go, curl, Node 20 + npx (the suite is an npm package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$bin"; }
 trap cleanup EXIT
 
-go build -o "$bin/" ./gateway/cmd/osiris-gateway ./services/audit/cmd/osiris-audit ./services/telemetry/cmd/osiris-telemetry
+go build -o "$bin/" ./gateway/cmd/osiris-gateway ./services/audit/cmd/osiris-audit ./services/telemetry/cmd/osiris-telemetry ./services/session/cmd/osiris-session
 everything=.tools/everything-server
 [ -x "$everything" ] || { echo "missing $everything: run make tools"; exit 1; }
 
@@ -47,27 +48,36 @@ run_suite() { # name url audit-http
 	done
 	[ "$counted" = "$audited" ] || { echo "[$1] telemetry counts ${counted:-0} tool calls, the audit log $audited"; exit 1; }
 	echo "[$1] telemetry summary: $counted tool calls"
+	local sessions=0
+	for id in $(grep '"event":"tool_call_started"' "$bin/audit.jsonl" | grep -o '"session_id":"[^"]*"' | cut -d'"' -f4 | sort -u); do
+		curl -sf -o /dev/null "http://$5/v1/sessions/$id" || { echo "[$1] audited session $id is not in the session service"; exit 1; }
+		sessions=$((sessions + 1))
+	done
+	[ "$sessions" -gt 0 ] || { echo "[$1] no tool call was audited under a session"; exit 1; }
+	echo "[$1] session service: all $sessions sessions of those calls"
 }
 
-start_services() { # data-dir -> sets AUDIT_GRPC, AUDIT_HTTP, TEL_GRPC, TEL_HTTP
+start_services() { # data-dir -> sets AUDIT_*, TEL_*, SESS_* (GRPC and HTTP addresses)
 	AUDIT_GRPC=127.0.0.1:$(free_port); AUDIT_HTTP=127.0.0.1:$(free_port)
 	TEL_GRPC=127.0.0.1:$(free_port); TEL_HTTP=127.0.0.1:$(free_port)
+	SESS_GRPC=127.0.0.1:$(free_port); SESS_HTTP=127.0.0.1:$(free_port)
 	"$bin/osiris-audit" --data-dir "$1/audit" --grpc-addr "$AUDIT_GRPC" --http-addr "$AUDIT_HTTP" > "$1-audit.log" 2>&1 & pids+=($!)
 	"$bin/osiris-telemetry" --data-dir "$1/telemetry" --grpc-addr "$TEL_GRPC" --http-addr "$TEL_HTTP" > "$1-telemetry.log" 2>&1 & pids+=($!)
-	wait_port "${AUDIT_HTTP#*:}"; wait_port "${TEL_HTTP#*:}"
+	"$bin/osiris-session" --data-dir "$1/session" --grpc-addr "$SESS_GRPC" --http-addr "$SESS_HTTP" > "$1-session.log" 2>&1 & pids+=($!)
+	wait_port "${AUDIT_HTTP#*:}"; wait_port "${TEL_HTTP#*:}"; wait_port "${SESS_HTTP#*:}"
 }
 
 up=$(free_port); gw=$(free_port)
 start_services "$bin/http"
 "$everything" -http "127.0.0.1:$up" -stateless=false > "$bin/upstream.log" 2>&1 & pids+=($!)
 wait_port "$up"
-"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw" --upstream "everything=http://127.0.0.1:$up/mcp" --audit-addr "$AUDIT_GRPC" --telemetry-addr "$TEL_GRPC" > "$bin/gw-http.log" 2>&1 & pids+=($!)
+"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw" --upstream "everything=http://127.0.0.1:$up/mcp" --audit-addr "$AUDIT_GRPC" --telemetry-addr "$TEL_GRPC" --session-addr "$SESS_GRPC" > "$bin/gw-http.log" 2>&1 & pids+=($!)
 wait_port "$gw"
-run_suite "upstream over HTTP" "http://127.0.0.1:$gw/mcp" "$AUDIT_HTTP" "$TEL_HTTP"
+run_suite "upstream over HTTP" "http://127.0.0.1:$gw/mcp" "$AUDIT_HTTP" "$TEL_HTTP" "$SESS_HTTP"
 
 gw2=$(free_port)
 start_services "$bin/stdio"
-"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw2" --upstream-stdio "everything=$PWD/$everything" --audit-addr "$AUDIT_GRPC" --telemetry-addr "$TEL_GRPC" > "$bin/gw-stdio.log" 2>&1 & pids+=($!)
+"$bin/osiris-gateway" --http-addr "127.0.0.1:$gw2" --upstream-stdio "everything=$PWD/$everything" --audit-addr "$AUDIT_GRPC" --telemetry-addr "$TEL_GRPC" --session-addr "$SESS_GRPC" > "$bin/gw-stdio.log" 2>&1 & pids+=($!)
 wait_port "$gw2"
-run_suite "upstream over stdio" "http://127.0.0.1:$gw2/mcp" "$AUDIT_HTTP" "$TEL_HTTP"
+run_suite "upstream over stdio" "http://127.0.0.1:$gw2/mcp" "$AUDIT_HTTP" "$TEL_HTTP" "$SESS_HTTP"
 echo "conformance: 80 passed, 0 failed"

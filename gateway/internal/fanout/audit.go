@@ -60,11 +60,11 @@ func (a *Audit) Around(ctx context.Context, ss *mcp.ServerSession, method string
 	switch p := req.GetParams().(type) {
 	case *mcp.CallToolParamsRaw:
 		if p != nil {
-			return a.toolCall(ctx, ss.ID(), p, forward)
+			return a.toolCall(ctx, proxy.SessionID(ctx), p, forward)
 		}
 	case *mcp.ReadResourceParams:
 		if p != nil {
-			return a.resourceRead(ctx, ss.ID(), p, forward)
+			return a.resourceRead(ctx, proxy.SessionID(ctx), p, forward)
 		}
 	}
 	return forward(ctx)

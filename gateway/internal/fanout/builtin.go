@@ -9,9 +9,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	sessionv1 "github.com/osirisplane/osiris/api/osiris/session/v1"
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
+	"github.com/osirisplane/osiris/gateway/internal/proxy"
 )
 
 // BuiltinPrefix starts the names of the gateway's own tools.
@@ -25,11 +28,17 @@ const maxTrail = 100
 type Builtins struct {
 	audit     auditv1.AuditServiceClient
 	telemetry telemetryv1.TelemetryServiceClient
+	sessions  sessionv1.SessionServiceClient
 }
 
 // NewBuiltins builds the built-in tools.
-func NewBuiltins(audit auditv1.AuditServiceClient, telemetry telemetryv1.TelemetryServiceClient) *Builtins {
-	return &Builtins{audit: audit, telemetry: telemetry}
+func NewBuiltins(audit auditv1.AuditServiceClient, telemetry telemetryv1.TelemetryServiceClient, sessions sessionv1.SessionServiceClient) *Builtins {
+	return &Builtins{audit: audit, telemetry: telemetry, sessions: sessions}
+}
+
+// builtinOrder is the order in which the built-in tools are listed.
+func builtinOrder() []string {
+	return []string{"session", "values", "set_value", "transition", "audit_trail", "telemetry_summary"}
 }
 
 type builtin struct {
@@ -39,7 +48,47 @@ type builtin struct {
 
 func (b *Builtins) tools() map[string]builtin {
 	readOnly := &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
+	object := func(props map[string]any, required ...string) map[string]any {
+		schema := map[string]any{"type": "object"}
+		if props != nil {
+			schema["properties"] = props
+		}
+		if len(required) > 0 {
+			schema["required"] = required
+		}
+		return schema
+	}
 	return map[string]builtin{
+		BuiltinPrefix + "session": {
+			tool: &mcp.Tool{Name: BuiltinPrefix + "session", Annotations: readOnly,
+				Description: "This session in the session service: conversation state, labels, times, version.",
+				InputSchema: object(nil)},
+			call: func(ctx context.Context, id string, _ map[string]any) (proto.Message, error) {
+				return b.sessions.GetSession(ctx, &sessionv1.GetSessionRequest{Id: id})
+			},
+		},
+		BuiltinPrefix + "values": {
+			tool: &mcp.Tool{Name: BuiltinPrefix + "values", Annotations: readOnly,
+				Description: "This session's stored values with their versions (first 100; narrow with prefix).",
+				InputSchema: object(map[string]any{"prefix": map[string]any{"type": "string"}})},
+			call: func(ctx context.Context, id string, args map[string]any) (proto.Message, error) {
+				prefix, _ := args["prefix"].(string)
+				return b.sessions.ListValues(ctx, &sessionv1.ListValuesRequest{SessionId: id, Prefix: prefix, PageSize: 100})
+			},
+		},
+		BuiltinPrefix + "set_value": {
+			tool: &mcp.Tool{Name: BuiltinPrefix + "set_value",
+				Description: "Store a value in this session. expected_version makes it compare-and-set (0: no check, -1: must not exist).",
+				InputSchema: object(map[string]any{"key": map[string]any{"type": "string"}, "value": map[string]any{},
+					"expected_version": map[string]any{"type": "integer"}}, "key", "value")},
+			call: b.setValue,
+		},
+		BuiltinPrefix + "transition": {
+			tool: &mcp.Tool{Name: BuiltinPrefix + "transition",
+				Description: "Move this session's conversation state (INIT, INTENT_CAPTURED, DISCOVERY, OML_SYNTHESIS, VALIDATE_OML, REGENERATE, COMPILE, RUN, COMPLETE, ERROR); illegal moves are refused.",
+				InputSchema: object(map[string]any{"to": map[string]any{"type": "string"}, "expected_from": map[string]any{"type": "string"}}, "to")},
+			call: b.transition,
+		},
 		BuiltinPrefix + "audit_trail": {
 			tool: &mcp.Tool{Name: BuiltinPrefix + "audit_trail", Annotations: readOnly,
 				Description: fmt.Sprintf("The last audit events of this session (at most %d), oldest first.", maxTrail),
@@ -56,6 +105,49 @@ func (b *Builtins) tools() map[string]builtin {
 			},
 		},
 	}
+}
+
+func (b *Builtins) setValue(ctx context.Context, id string, args map[string]any) (proto.Message, error) {
+	key, _ := args["key"].(string)
+	raw, present := args["value"]
+	if key == "" || !present {
+		return nil, fmt.Errorf("key (a string) and value are required")
+	}
+	value, err := structpb.NewValue(raw)
+	if err != nil {
+		return nil, fmt.Errorf("value: %w", err)
+	}
+	var expected int64
+	if v, ok := args["expected_version"]; ok {
+		f, isNum := v.(float64)
+		if !isNum || f != float64(int64(f)) {
+			return nil, fmt.Errorf("expected_version must be a whole number")
+		}
+		expected = int64(f)
+	}
+	return b.sessions.SetValue(ctx, &sessionv1.SetValueRequest{SessionId: id, Key: key, Value: value, ExpectedVersion: expected})
+}
+
+func (b *Builtins) transition(ctx context.Context, id string, args map[string]any) (proto.Message, error) {
+	state := func(name string) (sessionv1.ChatState, error) {
+		v, ok := sessionv1.ChatState_value["CHAT_STATE_"+strings.ToUpper(name)]
+		if !ok || v == 0 {
+			return 0, fmt.Errorf("unknown state %q", name)
+		}
+		return sessionv1.ChatState(v), nil
+	}
+	to, _ := args["to"].(string)
+	req := &sessionv1.TransitionStateRequest{Id: id}
+	var err error
+	if req.To, err = state(to); err != nil {
+		return nil, err
+	}
+	if from, ok := args["expected_from"].(string); ok && from != "" {
+		if req.ExpectedFrom, err = state(from); err != nil {
+			return nil, err
+		}
+	}
+	return b.sessions.TransitionState(ctx, req)
 }
 
 func (b *Builtins) auditTrail(ctx context.Context, session string, args map[string]any) (proto.Message, error) {
@@ -94,8 +186,8 @@ func (b *Builtins) Around(ctx context.Context, ss *mcp.ServerSession, method str
 	if method == "tools/list" {
 		res, err := forward(ctx)
 		if list, ok := res.(*mcp.ListToolsResult); ok && err == nil && list.NextCursor == "" {
-			for _, name := range []string{BuiltinPrefix + "audit_trail", BuiltinPrefix + "telemetry_summary"} {
-				list.Tools = append(list.Tools, tools[name].tool)
+			for _, name := range builtinOrder() {
+				list.Tools = append(list.Tools, tools[BuiltinPrefix+name].tool)
 			}
 		}
 		return res, err
@@ -114,7 +206,7 @@ func (b *Builtins) Around(ctx context.Context, ss *mcp.ServerSession, method str
 			return toolError("arguments must be a JSON object"), nil
 		}
 	}
-	msg, err := t.call(ctx, ss.ID(), args)
+	msg, err := t.call(ctx, proxy.SessionID(ctx), args)
 	if err != nil {
 		return toolError(err.Error()), nil
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
+	"github.com/osirisplane/osiris/gateway/internal/proxy"
 )
 
 // Spool sizes. Recording must never slow a call down or fail it, and the telemetry service
@@ -118,7 +119,7 @@ func (t *Telemetry) Around(ctx context.Context, ss *mcp.ServerSession, method st
 	}
 	began := time.Now()
 	res, err := forward(ctx)
-	call := &telemetryv1.ToolCall{SessionId: ss.ID(), Tool: p.Name, Status: telemetryv1.CallStatus_CALL_STATUS_OK,
+	call := &telemetryv1.ToolCall{SessionId: proxy.SessionID(ctx), Tool: p.Name, Status: telemetryv1.CallStatus_CALL_STATUS_OK,
 		DurationMs: float64(time.Since(began).Microseconds()) / 1000, BytesIn: uint64(len(p.Arguments)), Time: timestamppb.New(began)}
 	call.CorrelationId, _ = p.Meta[MetaKey].(string)
 	result, _ := res.(*mcp.CallToolResult)

@@ -16,6 +16,7 @@ import (
 type link struct {
 	proxy   *Proxy
 	ss      *mcp.ServerSession
+	id      string // see SessionID
 	calls   *calls
 	params  *mcp.InitializeParams // the agent's, reused to re-initialise an upstream
 	version string
@@ -80,6 +81,9 @@ func (l *link) supervise() {
 	<-agentGone
 	wg.Wait()
 	l.proxy.drop(l.ss)
+	if l.proxy.cfg.Closed != nil {
+		l.proxy.cfg.Closed(l.id)
+	}
 }
 
 func (u *upLink) supervise(agentGone <-chan struct{}) {

@@ -55,6 +55,10 @@ type Config struct {
 	// the agent to the upstream (see traced).
 	Tracer     trace.Tracer
 	Propagator propagation.TextMapPropagator
+	// Opened and Closed, when set, are told when an agent session starts (after its upstream
+	// sessions opened) and ends.
+	Opened func(ctx context.Context, id string, params *mcp.InitializeParams)
+	Closed func(id string)
 }
 
 // Proxy maps downstream sessions to upstream sessions. Create it with New.
@@ -133,6 +137,7 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 		if l == nil {
 			return nil, errors.New("session is not initialized")
 		}
+		ctx = withSessionID(ctx, l.id)
 		forward := func(ctx context.Context) (mcp.Result, error) { return l.forward(ctx, method, req) }
 		switch method {
 		case "resources/subscribe", "resources/unsubscribe":
@@ -226,7 +231,10 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params *mcp.
 		p.mu.Unlock()
 		return nil, fmt.Errorf("the gateway serves at most %d sessions at once; close one or retry later", p.cfg.MaxSessions)
 	}
-	l := &link{proxy: p, ss: ss, calls: newCalls(), params: params, version: version, routes: &routes{}}
+	l := &link{proxy: p, ss: ss, id: ss.ID(), calls: newCalls(), params: params, version: version, routes: &routes{}}
+	if l.id == "" {
+		l.id = newStdioSessionID()
+	}
 	for _, up := range p.cfg.Upstreams {
 		u := &upLink{link: l, up: up, order: newOrdering()}
 		if len(p.cfg.Upstreams) > 1 {
@@ -248,6 +256,9 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params *mcp.
 			return nil, fmt.Errorf("upstream %s: %w", u.up.Name, err)
 		}
 		u.setSession(cs)
+	}
+	if p.cfg.Opened != nil {
+		p.cfg.Opened(ctx, l.id, params)
 	}
 	p.supervisor.Go(l.supervise)
 	return l, nil
