@@ -53,8 +53,8 @@ test-short: ## the same without the race detector (faster, for a quick check)
 bench: ## every benchmark (ratios against a baseline measured in the same run)
 	go test -run '^$$' -bench . -benchtime 1x $(addsuffix /...,$(MODULES))
 
-run: build ## the whole stack in one process, data under ./data
-	./bin/osiris up --data-dir ./data
+run: build tools ## the whole stack in one process, data under ./data, fronting the SDK's everything-server
+	./bin/osiris up --data-dir ./data --upstream-stdio "everything=$(TOOLS)/everything-server"
 
 clean: ## remove build output (not ./data)
 	rm -rf bin

@@ -3,6 +3,7 @@ module github.com/osirisplane/osiris
 go 1.26.0
 
 require (
+	github.com/osirisplane/osiris/gateway v0.0.0-00010101000000-000000000000
 	github.com/osirisplane/osiris/platform v0.0.0
 	github.com/osirisplane/osiris/services/audit v0.0.0
 	github.com/osirisplane/osiris/services/cache v0.0.0
@@ -13,12 +14,19 @@ require (
 require (
 	github.com/DataDog/sketches-go v1.4.8 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	github.com/google/jsonschema-go v0.4.3 // indirect
+	github.com/modelcontextprotocol/go-sdk v1.8.0 // indirect
+	github.com/segmentio/asm v1.1.3 // indirect
+	github.com/segmentio/encoding v0.5.4 // indirect
+	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.1 // indirect
+	golang.org/x/oauth2 v0.37.0 // indirect
+	golang.org/x/time v0.15.0 // indirect
 )
 
 require (
@@ -61,6 +69,7 @@ require (
 
 replace (
 	github.com/osirisplane/osiris/api => ./api
+	github.com/osirisplane/osiris/gateway => ./gateway
 	github.com/osirisplane/osiris/platform => ./platform
 	github.com/osirisplane/osiris/services/audit => ./services/audit
 	github.com/osirisplane/osiris/services/cache => ./services/cache

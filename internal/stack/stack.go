@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/osirisplane/osiris/gateway"
 	"github.com/osirisplane/osiris/services/audit"
 	"github.com/osirisplane/osiris/services/cache"
 	"github.com/osirisplane/osiris/services/session"
@@ -24,6 +26,10 @@ import (
 type Config struct {
 	// DataDir holds one sub-directory per service.
 	DataDir string
+	// Upstreams and UpstreamsStdio are the MCP servers the gateway fronts (see osiris-gateway
+	// --upstream and --upstream-stdio). With none, the gateway does not start.
+	Upstreams      []string
+	UpstreamsStdio []string
 }
 
 // service is one running component, as the stack sees it.
@@ -75,11 +81,33 @@ func starters(log *slog.Logger) []struct {
 	}
 }
 
-// Up starts every service, prints where each listens, and runs until ctx ends or one fails.
-// Services that started are shut down in every case.
+// gatewayService adapts the gateway to the stack's view of a service.
+type gatewayService struct{ *gateway.Gateway }
+
+func (g gatewayService) GRPCAddr() string { return "-" }
+func (g gatewayService) HTTPAddr() string { return strings.TrimPrefix(g.URL(), "http://") }
+func (g gatewayService) Close() error     { g.Gateway.Close(); return nil }
+
+// Up starts every service, then the gateway, prints where each listens and how to connect,
+// and runs until ctx ends or one fails. What started is shut down in every case.
 func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error {
 	var running []started
-	for _, s := range starters(log) {
+	all := starters(log)
+	if len(cfg.Upstreams)+len(cfg.UpstreamsStdio) > 0 {
+		all = append(all, struct {
+			name  string
+			start func(dataDir string) (service, error)
+		}{"gateway", func(string) (service, error) {
+			c := gateway.DefaultConfig()
+			c.Upstreams, c.UpstreamsStdio = cfg.Upstreams, cfg.UpstreamsStdio
+			g, err := gateway.New(c, log)
+			if err != nil {
+				return nil, err
+			}
+			return gatewayService{g}, nil
+		}})
+	}
+	for _, s := range all {
 		svc, err := s.start(filepath.Join(cfg.DataDir, s.name))
 		if err != nil {
 			for _, r := range running {
@@ -91,6 +119,12 @@ func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error 
 	}
 
 	printTable(out, cfg.DataDir, running)
+	if len(cfg.Upstreams)+len(cfg.UpstreamsStdio) == 0 {
+		fmt.Fprintln(out, "No gateway: name an MCP server with --upstream NAME=URL or --upstream-stdio 'NAME=COMMAND' (make run uses the SDK's everything-server).")
+	} else {
+		url := "http://" + gateway.DefaultConfig().HTTPAddr + "/mcp"
+		fmt.Fprintf(out, "MCP clients connect to %s (streamable HTTP), for example:\n  npx @modelcontextprotocol/inspector   # then choose Streamable HTTP and %s\n", url, url)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, s := range running {
 		g.Go(func() error {
@@ -105,9 +139,13 @@ func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error 
 
 func printTable(out io.Writer, dataDir string, running []started) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "SERVICE\tgRPC\tREST, /metrics, /healthz\tDATA\n")
+	fmt.Fprintf(tw, "SERVICE\tgRPC\tHTTP (REST or MCP, /metrics)\tDATA\n")
 	for _, s := range running {
-		fmt.Fprintf(tw, "%s\t%s\thttp://%s\t%s\n", s.name, s.svc.GRPCAddr(), s.svc.HTTPAddr(), filepath.Join(dataDir, s.name))
+		data := filepath.Join(dataDir, s.name)
+		if s.name == "gateway" {
+			data = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\thttp://%s\t%s\n", s.name, s.svc.GRPCAddr(), s.svc.HTTPAddr(), data)
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "Ctrl-C stops everything cleanly; `osiris up` again resumes on the same data.")
