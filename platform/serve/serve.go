@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,9 +128,18 @@ func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 // graceful stop finish.
 func (s *Server) Draining() <-chan struct{} { return s.draining }
 
-// Serve serves until ctx ends or a server fails, then shuts down in order. It returns the
-// first serving error, or nil after a clean shutdown.
-func (s *Server) Serve(ctx context.Context, gateway RegisterGateway) error {
+// Serve serves until ctx ends or a server fails, then shuts down in order. Each background
+// task (value-log GC, retention) runs alongside with its own context, which ends when serving
+// stops; Serve waits for the tasks before it returns. It returns the first serving error, or
+// nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, gateway RegisterGateway, background ...func(context.Context)) error {
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var tasks sync.WaitGroup
+	for _, task := range background {
+		tasks.Go(func() { task(bgCtx) })
+	}
+	defer func() { stopBackground(); tasks.Wait() }()
+
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 

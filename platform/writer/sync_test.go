@@ -29,7 +29,9 @@ func TestSyncAcknowledgesOnlyAfterSync(t *testing.T) {
 		}
 		return out, nil
 	})
-	const n = 200
+	// At most syncDepth committed batches wait for a sync before the writer itself waits, so
+	// n stays below it: all n items can be applied while the first sync blocks.
+	const n = syncDepth - 14
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {

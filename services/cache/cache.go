@@ -196,16 +196,8 @@ func (s *Service) HTTPAddr() string { return s.srv.HTTPAddr() }
 
 // Run serves until ctx ends, then shuts down in order: servers, writer (drained), store.
 func (s *Service) Run(ctx context.Context) error {
-	gcCtx, stopGC := context.WithCancel(context.Background())
-	gcDone := make(chan struct{})
-	go func() {
-		defer close(gcDone)
-		s.db.CollectGarbage(gcCtx, s.cfg.GCInterval, 0.5)
-	}()
-	serveErr := s.srv.Serve(ctx, cachev1.RegisterCacheServiceHandler)
-	stopGC()
-	<-gcDone
-	return errors.Join(serveErr, s.Close())
+	gc := func(ctx context.Context) { s.db.CollectGarbage(ctx, s.cfg.GCInterval, 0.5) }
+	return errors.Join(s.srv.Serve(ctx, cachev1.RegisterCacheServiceHandler, gc), s.Close())
 }
 
 // Close persists recency and counters, drains the writer, closes the store and the

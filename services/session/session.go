@@ -122,16 +122,8 @@ func (s *Service) Sweep(ctx context.Context) (sessions.SweepReport, error) {
 // Run serves until ctx ends, then shuts down in order: servers, sweeper and writer (drained),
 // store, audit sink.
 func (s *Service) Run(ctx context.Context) error {
-	gcCtx, stopGC := context.WithCancel(context.Background())
-	gcDone := make(chan struct{})
-	go func() {
-		defer close(gcDone)
-		s.db.CollectGarbage(gcCtx, s.cfg.GCInterval, 0.5)
-	}()
-	serveErr := s.srv.Serve(ctx, sessionv1.RegisterSessionServiceHandler)
-	stopGC()
-	<-gcDone
-	return errors.Join(serveErr, s.Close())
+	gc := func(ctx context.Context) { s.db.CollectGarbage(ctx, s.cfg.GCInterval, 0.5) }
+	return errors.Join(s.srv.Serve(ctx, sessionv1.RegisterSessionServiceHandler, gc), s.Close())
 }
 
 // Close drains the writer, closes the store, delivers queued audit events (within the

@@ -212,21 +212,9 @@ func (s *Service) Retain(ctx context.Context) (int, error) { return s.rec.Retain
 // Run serves until ctx ends, then shuts down in order: background loops, servers, writer
 // (drained), store.
 func (s *Service) Run(ctx context.Context) error {
-	bgCtx, stopBG := context.WithCancel(context.Background())
-	gcDone, retainDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(gcDone)
-		s.db.CollectGarbage(bgCtx, s.cfg.GCInterval, 0.5)
-	}()
-	go func() {
-		defer close(retainDone)
-		s.retainEvery(bgCtx, s.cfg.RetentionInterval)
-	}()
-	serveErr := s.srv.Serve(ctx, telemetryv1.RegisterTelemetryServiceHandler)
-	stopBG()
-	<-gcDone
-	<-retainDone
-	return errors.Join(serveErr, s.Close())
+	gc := func(ctx context.Context) { s.db.CollectGarbage(ctx, s.cfg.GCInterval, 0.5) }
+	retain := func(ctx context.Context) { s.retainEvery(ctx, s.cfg.RetentionInterval) }
+	return errors.Join(s.srv.Serve(ctx, telemetryv1.RegisterTelemetryServiceHandler, gc, retain), s.Close())
 }
 
 // retainEvery submits retention to the writer every interval until ctx ends.
