@@ -31,7 +31,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type echoArgs struct {
-	Fail bool `json:"fail,omitempty"`
+	Fail bool   `json:"fail,omitempty"`
+	Tag  string `json:"tag,omitempty"`
 }
 
 // upstream counts the calls it serves and echoes the correlation id it was sent.
@@ -42,7 +43,11 @@ func upstream(t testing.TB) (string, *atomic.Int64) {
 	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(_ context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
 		calls.Add(1)
 		corr, _ := req.Params.Meta[fanout.MetaKey].(string)
-		return &mcp.CallToolResult{IsError: a.Fail, Content: []mcp.Content{&mcp.TextContent{Text: corr}}}, nil, nil
+		content := []mcp.Content{&mcp.TextContent{Text: corr}}
+		if a.Tag != "" {
+			content = append(content, &mcp.TextContent{Text: a.Tag})
+		}
+		return &mcp.CallToolResult{IsError: a.Fail, Content: content}, nil, nil
 	})
 	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
 	t.Cleanup(srv.Close)
@@ -129,22 +134,23 @@ func agent(t *testing.T, url string) *mcp.ClientSession {
 }
 
 // Every tool call is audited exactly twice (start and end) under its own MCP session, with one
-// correlation id that the upstream received and the agent got back in _meta.
+// correlation id that the upstream received and the agent got back in _meta; 32 sessions make
+// 200 calls each concurrently, and no reply ever reaches the wrong session.
 func TestEveryCallAuditedTwiceUnderItsSession(t *testing.T) {
 	up, calls := upstream(t)
 	a := startAudit(t)
 	g := startGateway(t, up, a.svc.GRPCAddr(), false)
-	const agents, each = 6, 20
-	type call struct{ session, corr string }
+	const agents, each = 32, 200
+	sessionOf := map[string]string{} // correlation id -> MCP session id
 	var mu sync.Mutex
-	var made []call
 	var wg sync.WaitGroup
 	for range agents {
 		wg.Go(func() {
 			cs := agent(t, g.URL())
 			defer cs.Close()
 			for i := range each {
-				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"fail": i%5 == 0}})
+				tag := fmt.Sprintf("%s/%d", cs.ID(), i)
+				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: echoArgs{Fail: i%5 == 0, Tag: tag}})
 				if err != nil {
 					t.Error(err)
 					return
@@ -152,30 +158,49 @@ func TestEveryCallAuditedTwiceUnderItsSession(t *testing.T) {
 				corr, _ := res.Meta[fanout.MetaKey].(string)
 				if echoed := res.Content[0].(*mcp.TextContent).Text; corr == "" || echoed != corr {
 					t.Errorf("reply _meta correlation %q, upstream received %q", corr, echoed)
+					return
+				}
+				if got := res.Content[1].(*mcp.TextContent).Text; got != tag {
+					t.Errorf("session %s got the reply to %s", cs.ID(), got)
+					return
 				}
 				mu.Lock()
-				made = append(made, call{cs.ID(), corr})
+				sessionOf[corr] = cs.ID()
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	if calls.Load() != agents*each {
-		t.Fatalf("upstream served %d calls, want %d", calls.Load(), agents*each)
+	if t.Failed() {
+		return
 	}
-	for _, c := range made {
-		resp, err := a.client.ListEvents(context.Background(), &auditv1.ListEventsRequest{CorrelationId: c.corr})
+	if calls.Load() != agents*each || len(sessionOf) != agents*each {
+		t.Fatalf("upstream served %d calls, %d distinct correlation ids; want %d", calls.Load(), len(sessionOf), agents*each)
+	}
+	// Read the whole log once and check every call against it.
+	seen := map[string][]*auditv1.Event{}
+	req := &auditv1.ListEventsRequest{PageSize: 1000}
+	for {
+		resp, err := a.client.ListEvents(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev := resp.GetEvents()
+		for _, e := range resp.GetEvents() {
+			seen[e.GetCorrelationId()] = append(seen[e.GetCorrelationId()], e)
+		}
+		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	for corr, session := range sessionOf {
+		ev := seen[corr]
 		if len(ev) != 2 || ev[0].GetEventType() != auditv1.EventType_EVENT_TYPE_TOOL_CALL_STARTED ||
 			(ev[1].GetEventType() != auditv1.EventType_EVENT_TYPE_TOOL_CALL_COMPLETED && ev[1].GetEventType() != auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED) {
-			t.Fatalf("call %s: %d events %v", c.corr, len(ev), ev)
+			t.Fatalf("call %s: %d events %v", corr, len(ev), ev)
 		}
 		for _, e := range ev {
-			if e.GetSessionId() == "" || e.GetTool() != "echo" {
-				t.Fatalf("event %v lacks session or tool", e)
+			if e.GetSessionId() != session || e.GetTool() != "echo" {
+				t.Fatalf("call %s of session %s audited as %v", corr, session, e)
 			}
 		}
 	}
