@@ -9,6 +9,7 @@ require (
 	github.com/osirisplane/osiris/services/cache v0.0.0
 	github.com/osirisplane/osiris/services/session v0.0.0
 	github.com/osirisplane/osiris/services/telemetry v0.0.0
+	go.yaml.in/yaml/v3 v3.0.5
 )
 
 require (
