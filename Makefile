@@ -50,8 +50,8 @@ conformance: tools ## the official MCP conformance suite through the gateway (ne
 test-short: ## the same without the race detector (faster, for a quick check)
 	go test -count=1 $(addsuffix /...,$(MODULES))
 
-bench: ## every benchmark (ratios against a baseline measured in the same run)
-	go test -run '^$$' -bench . -benchtime 1x $(addsuffix /...,$(MODULES))
+bench: tools ## every benchmark (ratios against a baseline of the same run) into bench/RESULTS.md
+	scripts/bench-report.sh
 
 run: build tools ## the whole stack in one process, data under ./data, fronting the SDK's everything-server
 	./bin/osiris up --data-dir ./data --upstream-stdio "everything=$(TOOLS)/everything-server"
