@@ -55,30 +55,10 @@ func TestWholeStackFromTheOutside(t *testing.T) {
 	if _, err := os.Stat(everything); err != nil {
 		t.Fatalf("%s missing: run make tools", everything)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	dir := t.TempDir()
 	var out bytes.Buffer
-	go func() {
-		done <- stack.Up(ctx, stack.Config{DataDir: t.TempDir(), UpstreamsStdio: []string{"everything=" + everything}},
-			slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
-	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("osiris up: %v", err)
-		}
-	}()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://127.0.0.1:8101/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the stack did not become ready")
-		}
-	}
+	stop := up(t, dir, everything, &out)
+	defer func() { stop() }()
 
 	// An agent: three tool calls, one resource read, then it leaves.
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-agent", Version: "1"}, nil).
@@ -216,6 +196,57 @@ func TestWholeStackFromTheOutside(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "http://127.0.0.1:8100/mcp") {
 		t.Errorf("osiris up did not say where to connect:\n%s", out.String())
+	}
+
+	// A second `osiris up` resumes on the same data: the log, its chain and the session.
+	var head struct {
+		Checked string `json:"checked"`
+	}
+	get(t, "http://127.0.0.1:8101/v1/audit/chain:verify", &head)
+	stop()
+	stop = up(t, dir, everything, io.Discard)
+	var again struct {
+		Ok      bool   `json:"ok"`
+		Checked string `json:"checked"`
+	}
+	get(t, "http://127.0.0.1:8101/v1/audit/chain:verify", &again)
+	if !again.Ok || again.Checked != head.Checked {
+		t.Fatalf("after a restart the log verifies %v with %s events; before it had %s", again.Ok, again.Checked, head.Checked)
+	}
+	get(t, "http://127.0.0.1:8103/v1/sessions/"+sid, nil)
+}
+
+// up runs `osiris up` on dir until the returned stop is called (calling it again does nothing).
+func up(t *testing.T, dir, everything string, out io.Writer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- stack.Up(ctx, stack.Config{DataDir: dir, UpstreamsStdio: []string{"everything=" + everything}},
+			slog.New(slog.NewTextHandler(io.Discard, nil)), out)
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("osiris up: %v", err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://127.0.0.1:8101/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return stop
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatal("the stack did not become ready")
+		}
 	}
 }
 
