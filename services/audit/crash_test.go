@@ -1,14 +1,11 @@
 package audit_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/platform/childtest"
 	"github.com/osirisplane/osiris/services/audit"
 )
 
@@ -30,7 +28,7 @@ func runChild(dir string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}
-	fmt.Printf("ADDR %s\n", svc.GRPCAddr())
+	childtest.Announce(svc.GRPCAddr())
 	if err := svc.Run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
@@ -39,43 +37,24 @@ func runChild(dir string) int {
 }
 
 type child struct {
-	cmd    *exec.Cmd
+	proc   *childtest.Child
 	conn   *grpc.ClientConn
 	client auditv1.AuditServiceClient
 }
 
 func startChild(t *testing.T, dir string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
+	proc := childtest.Start(t, childEnv+"="+dir)
+	conn, err := grpc.NewClient(proc.Addrs[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child did not start: %q %v; stderr: %s", line, err, stderr.String())
-	}
-	conn, err := grpc.NewClient(strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &child{cmd: cmd, conn: conn, client: auditv1.NewAuditServiceClient(conn)}
+	return &child{proc: proc, conn: conn, client: auditv1.NewAuditServiceClient(conn)}
 }
 
 func (c *child) kill(t *testing.T) {
 	t.Helper()
-	if err := c.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown code runs
-		t.Fatal(err)
-	}
-	c.cmd.Wait()
+	c.proc.Kill(t) // SIGKILL: no shutdown code runs
 	c.conn.Close()
 }
 

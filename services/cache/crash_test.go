@@ -1,14 +1,10 @@
 package cache_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	cachev1 "github.com/osirisplane/osiris/api/osiris/cache/v1"
+	"github.com/osirisplane/osiris/platform/childtest"
 	"github.com/osirisplane/osiris/services/cache"
 )
 
@@ -29,7 +26,7 @@ func runChild(dir string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}
-	fmt.Printf("ADDR %s\n", svc.GRPCAddr())
+	childtest.Announce(svc.GRPCAddr())
 	if err := svc.Run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
@@ -38,40 +35,21 @@ func runChild(dir string) int {
 }
 
 type child struct {
-	cmd    *exec.Cmd
+	proc   *childtest.Child
 	conn   *grpc.ClientConn
 	client cachev1.CacheServiceClient
 }
 
 func startChild(t *testing.T, dir string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child did not start: %q %v; stderr: %s", line, err, stderr.String())
-	}
-	conn, client := dial(t, strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")))
-	return &child{cmd: cmd, conn: conn, client: client}
+	proc := childtest.Start(t, childEnv+"="+dir)
+	conn, client := dial(t, proc.Addrs[0])
+	return &child{proc: proc, conn: conn, client: client}
 }
 
 func (c *child) kill(t *testing.T) {
 	t.Helper()
-	if err := c.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown code runs
-		t.Fatal(err)
-	}
-	c.cmd.Wait()
+	c.proc.Kill(t) // SIGKILL: no shutdown code runs
 	c.conn.Close()
 }
 

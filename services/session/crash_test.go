@@ -1,14 +1,11 @@
 package session_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 
 	sessionv1 "github.com/osirisplane/osiris/api/osiris/session/v1"
 	"github.com/osirisplane/osiris/platform/badgerdb"
+	"github.com/osirisplane/osiris/platform/childtest"
 	"github.com/osirisplane/osiris/services/session"
 	"github.com/osirisplane/osiris/services/session/internal/badgerstore"
 )
@@ -48,7 +46,7 @@ func runChild(dir string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}
-	fmt.Printf("ADDR %s %s\n", svc.GRPCAddr(), svc.HTTPAddr())
+	childtest.Announce(svc.GRPCAddr(), svc.HTTPAddr())
 	if err := svc.Run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
@@ -57,7 +55,7 @@ func runChild(dir string) int {
 }
 
 type child struct {
-	cmd      *exec.Cmd
+	proc     *childtest.Child
 	conn     *grpc.ClientConn
 	client   sessionv1.SessionServiceClient
 	httpAddr string
@@ -65,38 +63,22 @@ type child struct {
 
 func startChild(t *testing.T, dir string, offset time.Duration) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir, childOffsetEnv+"="+offset.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
+	proc := childtest.Start(t, childEnv+"="+dir, childOffsetEnv+"="+offset.String())
+	if len(proc.Addrs) != 2 {
+		proc.Kill(t)
+		t.Fatalf("child announced %v, want gRPC and HTTP addresses", proc.Addrs)
+	}
+	conn, err := grpc.NewClient(proc.Addrs[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	fields := strings.Fields(line)
-	if err != nil || len(fields) != 3 || fields[0] != "ADDR" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child did not start: %q %v; stderr: %s", line, err, stderr.String())
-	}
-	conn, err := grpc.NewClient(fields[1], grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, "http://"+fields[2]+"/readyz")
-	return &child{cmd: cmd, conn: conn, client: sessionv1.NewSessionServiceClient(conn), httpAddr: fields[2]}
+	waitReady(t, "http://"+proc.Addrs[1]+"/readyz")
+	return &child{proc: proc, conn: conn, client: sessionv1.NewSessionServiceClient(conn), httpAddr: proc.Addrs[1]}
 }
 
 func (c *child) kill(t *testing.T) {
 	t.Helper()
-	if err := c.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown code runs
-		t.Fatal(err)
-	}
-	c.cmd.Wait()
+	c.proc.Kill(t) // SIGKILL: no shutdown code runs
 	c.conn.Close()
 }
 
