@@ -207,8 +207,13 @@ func (s *Server) shutdown(httpSrv *http.Server) {
 	s.log.Info("stopped serving")
 }
 
-// Close flushes and stops the telemetry providers. Call it after Serve has returned.
-func (s *Server) Close(ctx context.Context) error { return s.telemetry.Shutdown(ctx) }
+// Close flushes and stops the telemetry providers, and releases the listeners if Serve never
+// ran (Serve closes them itself). Call it after Serve has returned, or instead of Serve.
+func (s *Server) Close(ctx context.Context) error {
+	s.grpcLis.Close() // already closed by Serve, if it ran: the error says so and is dropped
+	s.httpLis.Close()
+	return s.telemetry.Shutdown(ctx)
+}
 
 // dialTarget turns a listen address into one to dial: an unspecified host means loopback.
 func dialTarget(addr string) string {

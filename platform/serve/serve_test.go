@@ -179,3 +179,19 @@ func waitHTTP(t *testing.T, url string, code int) {
 	}
 	t.Fatalf("%s never answered %d", url, code)
 }
+
+func TestCloseWithoutServeReleasesThePorts(t *testing.T) {
+	s, err := New(Config{Service: "x", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr, httpAddr := s.GRPCAddr(), s.HTTPAddr()
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(Config{Service: "y", GRPCAddr: grpcAddr, HTTPAddr: httpAddr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("ports still held after Close: %v", err)
+	}
+	again.Close(context.Background())
+}
