@@ -91,7 +91,14 @@ func TestCachePoliciesServeRepeatsAndCoalesce(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]string, 20)
 	for i := range results {
-		wg.Go(func() { results[i], _ = call("@snowflake.main", 0) })
+		wg.Go(func() { // t.Error, not call's t.Fatal: this is not the test's goroutine
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "discovery_request", Arguments: discoverArgs{"@snowflake.main", 0}})
+			if err != nil || res.IsError {
+				t.Errorf("concurrent call: %v %v", res, err)
+				return
+			}
+			results[i] = res.Content[0].(*mcp.TextContent).Text
+		})
 	}
 	wg.Wait()
 	if served.Load() != before+1 {

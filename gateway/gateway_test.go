@@ -145,8 +145,8 @@ func TestEveryCallAuditedTwiceUnderItsSession(t *testing.T) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range agents {
+		cs := agent(t, g.URL()) // here: t.Fatal must not be called off the test's goroutine
 		wg.Go(func() {
-			cs := agent(t, g.URL())
 			defer cs.Close()
 			for i := range each {
 				tag := fmt.Sprintf("%s/%d", cs.ID(), i)

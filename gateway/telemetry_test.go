@@ -67,8 +67,8 @@ func TestTelemetryDownUnderLoadThenBackCountsExactly(t *testing.T) {
 	load := func() {
 		var wg sync.WaitGroup
 		for range agents {
+			cs := agent(t, g.URL()) // here: t.Fatal must not be called off the test's goroutine
 			wg.Go(func() {
-				cs := agent(t, g.URL())
 				defer cs.Close()
 				for i := range each {
 					fail := i%3 == 0

@@ -181,10 +181,16 @@ func TestTailFollowsNewEventsAndEndsAtShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"old1", "old2", "new0", "new1", "new2"}
+	appended := make(chan struct{})
 	go func() {
-		for i := range 3 {
-			mustAppend(t, r.client, event(started, "other", "y", "t", nil))
-			mustAppend(t, r.client, event(started, "tail", fmt.Sprintf("new%d", i), "t", nil))
+		defer close(appended)
+		for i := range 3 { // t.Fatal must not be called off the test's goroutine
+			for _, e := range []*auditv1.Event{event(started, "other", "y", "t", nil), event(started, "tail", fmt.Sprintf("new%d", i), "t", nil)} {
+				if _, err := r.client.Append(context.Background(), &auditv1.AppendRequest{Event: e}); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
 		}
 	}()
 	for _, w := range want {
@@ -196,6 +202,9 @@ func TestTailFollowsNewEventsAndEndsAtShutdown(t *testing.T) {
 			t.Fatalf("tail sent %s of session %s, want %s", e.GetCorrelationId(), e.GetSessionId(), w)
 		}
 	}
+	// A tail sends an event once it is durable, which can be before that Append's reply has
+	// reached the appender: let the appends finish before shutting down.
+	<-appended
 	r.cancel() // shut the service down; the client connection stays open
 	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("tail at shutdown ended with %v, want Unavailable", err)

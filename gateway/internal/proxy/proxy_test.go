@@ -110,8 +110,8 @@ func TestEachAgentHasItsOwnUpstreamSession(t *testing.T) {
 	upstreamOf := make([]string, agents)
 	var wg sync.WaitGroup
 	for a := range agents {
+		cs := connect(t, url) // here: t.Fatal must not be called off the test's goroutine
 		wg.Go(func() {
-			cs := connect(t, url)
 			defer cs.Close()
 			for i := range calls {
 				tag := fmt.Sprintf("a%d-%d", a, i)
