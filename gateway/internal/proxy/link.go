@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -30,6 +31,7 @@ type upLink struct {
 	up     Upstream
 	prefix string // "NAME_" with several upstreams, "" with one
 	order  *ordering
+	tagged atomic.Bool // its transport tags messages with their call (see origin.go)
 
 	mu sync.Mutex
 	cs *mcp.ClientSession // replaced when the upstream is re-initialised
@@ -53,6 +55,8 @@ func (u *upLink) dial(ctx context.Context) (*mcp.ClientSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	t, tagged := tagging(t)
+	u.tagged.Store(tagged)
 	client := mcp.NewClient(clientInfo(u.link.params), u.link.clientOptions(u.link.params.Capabilities))
 	client.AddReceivingMiddleware(u.relay)
 	// The upstream session outlives the request that opens it, so it must not share its context.
@@ -124,8 +128,9 @@ func (l *link) forward(ctx context.Context, method string, req mcp.Request) (mcp
 	if isNil(params) {
 		params = nil
 	}
-	done := l.calls.begin(ctx, params)
+	id, done := l.calls.begin(ctx, params)
 	defer done()
+	ctx = withCall(ctx, id)
 	if len(l.ups) > 1 {
 		return l.route(ctx, method, params)
 	}
