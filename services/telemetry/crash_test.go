@@ -74,35 +74,65 @@ func crashCall(round, w, i int) *telemetryv1.ToolCall {
 	}
 }
 
-// A child process records calls under load from 16 clients and is killed with SIGKILL at a
-// random moment, four times in a row. After each restart every acknowledged call is stored,
-// nothing is stored that was never sent, and the totals (global, per session, per tool) are
-// exactly the sums over the stored calls: acknowledged calls plus the few whose reply the
-// kill cut off after their commit.
+// crashBatch is how many calls the batch-sending clients of the crash test send at once.
+const crashBatch = 10
+
+// A child process records calls under load from 16 clients (half of them sending batches of
+// crashBatch) and is killed with SIGKILL at a random moment, four times in a row. After each
+// restart every acknowledged call is stored, nothing is stored that was never sent, and the
+// totals (global, per session, per tool) are exactly the sums over the stored calls:
+// acknowledged calls plus the few whose reply the kill cut off after their commit. Then every
+// call not acknowledged is sent again, as a sender that cannot know does: thanks to the
+// correlation ids, those whose commit survived are not counted twice, and in the end every
+// call sent is stored exactly once.
 func TestCrashKill9TotalsEqualStoredAndKeepEveryAcknowledgedCall(t *testing.T) {
 	dir := t.TempDir()
 	sent := map[string]*telemetryv1.ToolCall{}
 	acked := map[string]bool{}
 	var mu sync.Mutex
+	send := func(ctx context.Context, client telemetryv1.TelemetryServiceClient, calls []*telemetryv1.ToolCall) error {
+		mu.Lock()
+		for _, c := range calls {
+			sent[c.GetCorrelationId()] = c
+		}
+		mu.Unlock()
+		var err error
+		if len(calls) == 1 {
+			_, err = client.RecordToolCall(ctx, &telemetryv1.RecordToolCallRequest{Call: calls[0]})
+		} else {
+			_, err = client.RecordToolCalls(ctx, &telemetryv1.RecordToolCallsRequest{Calls: calls})
+		}
+		if err != nil {
+			return err // the process died under us: these were never acknowledged
+		}
+		mu.Lock()
+		for _, c := range calls {
+			acked[c.GetCorrelationId()] = true
+		}
+		mu.Unlock()
+		return nil
+	}
 	for round := range 4 {
 		c := startChild(t, dir)
 		checkCrashState(t, c.client, sent, acked)
+		resendUnacknowledged(t, c.client, sent, acked, send)
 
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		for w := range 16 {
 			wg.Go(func() {
-				for i := 0; ctx.Err() == nil; i++ {
-					call := crashCall(round, w, i)
-					mu.Lock()
-					sent[call.GetCorrelationId()] = call
-					mu.Unlock()
-					if _, err := c.client.RecordToolCall(ctx, &telemetryv1.RecordToolCallRequest{Call: call}); err != nil {
-						return // the process died under us: this one was never acknowledged
+				size := 1
+				if w%2 == 0 {
+					size = crashBatch
+				}
+				for i := 0; ctx.Err() == nil; i += size {
+					calls := make([]*telemetryv1.ToolCall, size)
+					for k := range calls {
+						calls[k] = crashCall(round, w, i+k)
 					}
-					mu.Lock()
-					acked[call.GetCorrelationId()] = true
-					mu.Unlock()
+					if send(ctx, c.client, calls) != nil {
+						return
+					}
 				}
 			})
 		}
@@ -118,9 +148,43 @@ func TestCrashKill9TotalsEqualStoredAndKeepEveryAcknowledgedCall(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("no call was acknowledged: the test proved nothing")
 	}
+	resendUnacknowledged(t, c.client, sent, acked, send)
+	if n := checkCrashState(t, c.client, sent, acked); n != len(sent) {
+		t.Fatalf("%d calls stored after every call was resent until acknowledged, %d sent", n, len(sent))
+	}
 }
 
-func checkCrashState(t *testing.T, client telemetryv1.TelemetryServiceClient, sent map[string]*telemetryv1.ToolCall, acked map[string]bool) {
+// resendUnacknowledged sends every call of sent that is not acknowledged again, in batches.
+func resendUnacknowledged(t *testing.T, client telemetryv1.TelemetryServiceClient, sent map[string]*telemetryv1.ToolCall, acked map[string]bool,
+	send func(context.Context, telemetryv1.TelemetryServiceClient, []*telemetryv1.ToolCall) error) {
+	t.Helper()
+	var batch []*telemetryv1.ToolCall
+	flush := func() {
+		if len(batch) > 0 {
+			if err := send(context.Background(), client, batch); err != nil {
+				t.Fatalf("resend %d calls: %v", len(batch), err)
+			}
+			batch = nil
+		}
+	}
+	n := 0
+	for id, c := range sent {
+		if acked[id] {
+			continue
+		}
+		batch = append(batch, c)
+		n++
+		if len(batch) == 100 {
+			flush()
+		}
+	}
+	flush()
+	t.Logf("resent %d unacknowledged calls", n)
+}
+
+// checkCrashState checks the stored calls and the totals against what was sent and
+// acknowledged, and returns how many calls are stored.
+func checkCrashState(t *testing.T, client telemetryv1.TelemetryServiceClient, sent map[string]*telemetryv1.ToolCall, acked map[string]bool) int {
 	t.Helper()
 	stored := listAll(t, client, &telemetryv1.ListToolCallsRequest{PageSize: 1000})
 	var global totals
@@ -158,5 +222,6 @@ func checkCrashState(t *testing.T, client telemetryv1.TelemetryServiceClient, se
 			t.Fatalf("tool %s totals %+v, stored calls add up to %+v", tool, got, want)
 		}
 	}
-	t.Logf("after restart: %d stored, %d acknowledged", len(stored), len(acked))
+	t.Logf("%d stored, %d acknowledged", len(stored), len(acked))
+	return len(stored)
 }

@@ -24,7 +24,7 @@ func TestListToolCallsFiltersAndPages(t *testing.T) {
 	base := now.Add(-2 * time.Hour)
 	for i := 59; i >= 0; i-- {
 		c := okCall(fmt.Sprintf("s%d", i%4), fmt.Sprintf("tool%d", i%5), 1)
-		c.CorrelationId = fmt.Sprintf("c%d", i/2)
+		c.CorrelationId = fmt.Sprintf("c%d", i) // unique: a repeated id would be a duplicate
 		c.Time = timestamppb.New(base.Add(time.Duration(i) * time.Minute))
 		if i%3 == 0 {
 			c.Status = telemetryv1.CallStatus_CALL_STATUS_ERROR
@@ -39,7 +39,7 @@ func TestListToolCallsFiltersAndPages(t *testing.T) {
 	}{
 		{"all, small pages", &telemetryv1.ListToolCallsRequest{PageSize: 7}, 60},
 		{"session", &telemetryv1.ListToolCallsRequest{SessionId: "s1", PageSize: 4}, 15},
-		{"correlation", &telemetryv1.ListToolCallsRequest{CorrelationId: "c3"}, 2},
+		{"correlation", &telemetryv1.ListToolCallsRequest{CorrelationId: "c3"}, 1},
 		{"tool", &telemetryv1.ListToolCallsRequest{Tool: "tool2", PageSize: 5}, 12},
 		{"errors", &telemetryv1.ListToolCallsRequest{Status: telemetryv1.CallStatus_CALL_STATUS_ERROR, PageSize: 3}, 20},
 		{"session and tool", &telemetryv1.ListToolCallsRequest{SessionId: "s2", Tool: "tool0"}, 3},

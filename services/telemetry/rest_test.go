@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -79,5 +80,32 @@ func TestRESTSmoke(t *testing.T) {
 		if paths[p] == nil {
 			t.Fatalf("openapi.json (%d) lacks %s", code, p)
 		}
+	}
+}
+
+// The batch RPC answers at POST /v1/telemetry/tool-calls:batch: counts as JSON numbers, seqs
+// as strings (64-bit); a bad call is a 400 naming its index; openapi.json has the path.
+func TestRESTBatchSmoke(t *testing.T) {
+	r := start(t, testConfig(t.TempDir()))
+	base := "http://" + r.svc.HTTPAddr()
+	batch := `{"calls":[
+		{"sessionId":"rest","correlationId":"b-1","tool":"oml_save","status":"CALL_STATUS_OK","durationMs":3},
+		{"sessionId":"rest","correlationId":"b-2","tool":"oml_save","status":"CALL_STATUS_ERROR","durationMs":4.5,"error":"boom"},
+		{"sessionId":"rest","correlationId":"b-1","tool":"oml_save","status":"CALL_STATUS_OK","durationMs":3}]}`
+	code, body := restDo(t, "POST", base+"/v1/telemetry/tool-calls:batch", batch)
+	if seqs, _ := body["seqs"].([]any); code != 200 || body["recorded"] != 2.0 || body["duplicates"] != 1.0 || fmt.Sprint(seqs) != "[1 2 1]" {
+		t.Fatalf("batch over REST: %d %v", code, body)
+	}
+	code, body = restDo(t, "GET", base+"/v1/telemetry/summary?sessionId=rest", "")
+	if code != 200 || body["toolCalls"] != "2" || body["errors"] != "1" || body["totalDurationMs"] != 7.5 {
+		t.Fatalf("summary after the batch: %d %v", code, body)
+	}
+	code, body = restDo(t, "POST", base+"/v1/telemetry/tool-calls:batch", `{"calls":[{"tool":"x","status":"CALL_STATUS_OK"},{"tool":"x","status":"CALL_STATUS_OK","durationMs":-1}]}`)
+	if msg, _ := body["message"].(string); code != 400 || !strings.Contains(msg, "calls[1].duration_ms must be a finite number") {
+		t.Fatalf("bad batch over REST: %d %v", code, body)
+	}
+	code, body = restDo(t, "GET", base+"/openapi.json", "")
+	if paths, _ := body["paths"].(map[string]any); paths["/v1/telemetry/tool-calls:batch"] == nil {
+		t.Fatalf("openapi.json (%d) lacks /v1/telemetry/tool-calls:batch", code)
 	}
 }

@@ -71,6 +71,13 @@ func TestSTATE002ConcurrentRecordsAreCountedExactly(t *testing.T) {
 		t.Fatalf("test data: %d calls, %d errors", global.calls, global.errors)
 	}
 
+	checkExactTotals(t, r, global, perTool, perSession, []string{"session-00", "session-42", "session-99"})
+}
+
+// checkExactTotals checks that GetSummary (global, per tool, per listed session and with each
+// tool filter) and the Prometheus text on /metrics show exactly the expected totals.
+func checkExactTotals(t *testing.T, r *running, global totals, perTool, perSession map[string]totals, sessions []string) {
+	t.Helper()
 	s := mustSummary(t, r.client, &telemetryv1.GetSummaryRequest{})
 	if got := totalsOf(s); got != global {
 		t.Fatalf("GetSummary = %+v, want %+v", got, global)
@@ -83,7 +90,7 @@ func TestSTATE002ConcurrentRecordsAreCountedExactly(t *testing.T) {
 			t.Fatalf("tool %s = %+v, want %+v", ts.GetTool(), got, perTool[ts.GetTool()])
 		}
 	}
-	for _, session := range []string{"session-00", "session-42", "session-99"} {
+	for _, session := range sessions {
 		got := totalsOf(mustSummary(t, r.client, &telemetryv1.GetSummaryRequest{SessionId: session}))
 		if got != perSession[session] {
 			t.Fatalf("session %s = %+v, want %+v", session, got, perSession[session])

@@ -74,7 +74,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the Badger store")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (REST, /metrics, /healthz, /readyz, /openapi.json)")
-	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "records that may wait for the writer before RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "writes (a record, or a batch of them) that may wait for the writer before RESOURCE_EXHAUSTED")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for in-flight requests")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often value-log garbage collection runs")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "age after which tool call records are deleted (totals keep them)")
@@ -161,7 +161,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 // open builds the recorder and the instruments on the opened store.
 func (s *Service) open() error {
 	meter := s.srv.Telemetry().MeterProvider.Meter("github.com/osirisplane/osiris/services/telemetry")
-	batches, err := meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("records committed per synced write"),
+	batches, err := meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("writer items (a record, or a batch of them) committed per synced write"),
 		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func (s *Service) open() error {
 	if err != nil {
 		return err
 	}
-	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("records waiting for the writer"))
+	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("writer items (a record, or a batch of them) waiting for the writer"))
 	if err != nil {
 		return err
 	}

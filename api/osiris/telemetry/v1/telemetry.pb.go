@@ -310,7 +310,10 @@ type RecordToolCallResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	// The time the call was stored under.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// True when a call with the same correlation_id had been recorded already (in the last 24
+	// hours): this one was not counted again, and seq and time are those of the recorded call.
+	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -359,6 +362,123 @@ func (x *RecordToolCallResponse) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *RecordToolCallResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+type RecordToolCallsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 1000 calls, each validated as RecordToolCallRequest.call.
+	Calls         []*ToolCall `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordToolCallsRequest) Reset() {
+	*x = RecordToolCallsRequest{}
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordToolCallsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordToolCallsRequest) ProtoMessage() {}
+
+func (x *RecordToolCallsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordToolCallsRequest.ProtoReflect.Descriptor instead.
+func (*RecordToolCallsRequest) Descriptor() ([]byte, []int) {
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RecordToolCallsRequest) GetCalls() []*ToolCall {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+type RecordToolCallsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many calls were stored and counted.
+	Recorded uint32 `protobuf:"varint,1,opt,name=recorded,proto3" json:"recorded,omitempty"`
+	// How many calls were skipped because their correlation_id had been recorded already (in
+	// the last 24 hours, or earlier in this request). recorded + duplicates = len(calls).
+	Duplicates uint32 `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// The seq of each call, in the order of the request; a duplicate has the seq of the call
+	// recorded before it.
+	Seqs          []uint64 `protobuf:"varint,3,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordToolCallsResponse) Reset() {
+	*x = RecordToolCallsResponse{}
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordToolCallsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordToolCallsResponse) ProtoMessage() {}
+
+func (x *RecordToolCallsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordToolCallsResponse.ProtoReflect.Descriptor instead.
+func (*RecordToolCallsResponse) Descriptor() ([]byte, []int) {
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RecordToolCallsResponse) GetRecorded() uint32 {
+	if x != nil {
+		return x.Recorded
+	}
+	return 0
+}
+
+func (x *RecordToolCallsResponse) GetDuplicates() uint32 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
+func (x *RecordToolCallsResponse) GetSeqs() []uint64 {
+	if x != nil {
+		return x.Seqs
+	}
+	return nil
+}
+
 // Totals are counts over a set of tool calls.
 type Totals struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -373,7 +493,7 @@ type Totals struct {
 
 func (x *Totals) Reset() {
 	*x = Totals{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[3]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +505,7 @@ func (x *Totals) String() string {
 func (*Totals) ProtoMessage() {}
 
 func (x *Totals) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[3]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +518,7 @@ func (x *Totals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Totals.ProtoReflect.Descriptor instead.
 func (*Totals) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{3}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Totals) GetToolCalls() uint64 {
@@ -467,7 +587,7 @@ type ServerEvent struct {
 
 func (x *ServerEvent) Reset() {
 	*x = ServerEvent{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +599,7 @@ func (x *ServerEvent) String() string {
 func (*ServerEvent) ProtoMessage() {}
 
 func (x *ServerEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +612,7 @@ func (x *ServerEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerEvent.ProtoReflect.Descriptor instead.
 func (*ServerEvent) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{4}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ServerEvent) GetSeq() uint64 {
@@ -595,7 +715,7 @@ type RecordServerEventRequest struct {
 
 func (x *RecordServerEventRequest) Reset() {
 	*x = RecordServerEventRequest{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +727,7 @@ func (x *RecordServerEventRequest) String() string {
 func (*RecordServerEventRequest) ProtoMessage() {}
 
 func (x *RecordServerEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +740,7 @@ func (x *RecordServerEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordServerEventRequest.ProtoReflect.Descriptor instead.
 func (*RecordServerEventRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{5}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RecordServerEventRequest) GetEvent() *ServerEvent {
@@ -642,7 +762,7 @@ type RecordServerEventResponse struct {
 
 func (x *RecordServerEventResponse) Reset() {
 	*x = RecordServerEventResponse{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +774,7 @@ func (x *RecordServerEventResponse) String() string {
 func (*RecordServerEventResponse) ProtoMessage() {}
 
 func (x *RecordServerEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +787,7 @@ func (x *RecordServerEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordServerEventResponse.ProtoReflect.Descriptor instead.
 func (*RecordServerEventResponse) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{6}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RecordServerEventResponse) GetSeq() uint64 {
@@ -707,7 +827,7 @@ type GetSummaryRequest struct {
 
 func (x *GetSummaryRequest) Reset() {
 	*x = GetSummaryRequest{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +839,7 @@ func (x *GetSummaryRequest) String() string {
 func (*GetSummaryRequest) ProtoMessage() {}
 
 func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +852,7 @@ func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{7}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetSummaryRequest) GetSessionId() string {
@@ -781,7 +901,7 @@ type ToolSummary struct {
 
 func (x *ToolSummary) Reset() {
 	*x = ToolSummary{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +913,7 @@ func (x *ToolSummary) String() string {
 func (*ToolSummary) ProtoMessage() {}
 
 func (x *ToolSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +926,7 @@ func (x *ToolSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolSummary.ProtoReflect.Descriptor instead.
 func (*ToolSummary) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{8}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ToolSummary) GetTool() string {
@@ -897,7 +1017,7 @@ type GetSummaryResponse struct {
 
 func (x *GetSummaryResponse) Reset() {
 	*x = GetSummaryResponse{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1029,7 @@ func (x *GetSummaryResponse) String() string {
 func (*GetSummaryResponse) ProtoMessage() {}
 
 func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1042,7 @@ func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{9}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetSummaryResponse) GetToolCalls() uint64 {
@@ -1027,7 +1147,7 @@ type ListToolCallsRequest struct {
 
 func (x *ListToolCallsRequest) Reset() {
 	*x = ListToolCallsRequest{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1159,7 @@ func (x *ListToolCallsRequest) String() string {
 func (*ListToolCallsRequest) ProtoMessage() {}
 
 func (x *ListToolCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1172,7 @@ func (x *ListToolCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolCallsRequest.ProtoReflect.Descriptor instead.
 func (*ListToolCallsRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{10}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListToolCallsRequest) GetSessionId() string {
@@ -1123,7 +1243,7 @@ type ListToolCallsResponse struct {
 
 func (x *ListToolCallsResponse) Reset() {
 	*x = ListToolCallsResponse{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1255,7 @@ func (x *ListToolCallsResponse) String() string {
 func (*ListToolCallsResponse) ProtoMessage() {}
 
 func (x *ListToolCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1268,7 @@ func (x *ListToolCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListToolCallsResponse.ProtoReflect.Descriptor instead.
 func (*ListToolCallsResponse) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{11}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListToolCallsResponse) GetCalls() []*ToolCall {
@@ -1181,7 +1301,7 @@ type ListServerEventsRequest struct {
 
 func (x *ListServerEventsRequest) Reset() {
 	*x = ListServerEventsRequest{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1313,7 @@ func (x *ListServerEventsRequest) String() string {
 func (*ListServerEventsRequest) ProtoMessage() {}
 
 func (x *ListServerEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1326,7 @@ func (x *ListServerEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServerEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListServerEventsRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{12}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListServerEventsRequest) GetKind() ServerEventKind {
@@ -1263,7 +1383,7 @@ type ListServerEventsResponse struct {
 
 func (x *ListServerEventsResponse) Reset() {
 	*x = ListServerEventsResponse{}
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1395,7 @@ func (x *ListServerEventsResponse) String() string {
 func (*ListServerEventsResponse) ProtoMessage() {}
 
 func (x *ListServerEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_osiris_telemetry_v1_telemetry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1408,7 @@ func (x *ListServerEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServerEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListServerEventsResponse) Descriptor() ([]byte, []int) {
-	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{13}
+	return file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListServerEventsResponse) GetEvents() []*ServerEvent {
@@ -1326,10 +1446,19 @@ const file_osiris_telemetry_v1_telemetry_proto_rawDesc = "" +
 	" \x01(\v2\x16.google.protobuf.ValueR\bmetadata\x12\x15\n" +
 	"\x03seq\x18\v \x01(\x04B\x03\xe0A\x03R\x03seq\"O\n" +
 	"\x15RecordToolCallRequest\x126\n" +
-	"\x04call\x18\x01 \x01(\v2\x1d.osiris.telemetry.v1.ToolCallB\x03\xe0A\x02R\x04call\"Z\n" +
+	"\x04call\x18\x01 \x01(\v2\x1d.osiris.telemetry.v1.ToolCallB\x03\xe0A\x02R\x04call\"x\n" +
 	"\x16RecordToolCallResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
-	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xa3\x01\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"R\n" +
+	"\x16RecordToolCallsRequest\x128\n" +
+	"\x05calls\x18\x01 \x03(\v2\x1d.osiris.telemetry.v1.ToolCallB\x03\xe0A\x02R\x05calls\"i\n" +
+	"\x17RecordToolCallsResponse\x12\x1a\n" +
+	"\brecorded\x18\x01 \x01(\rR\brecorded\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x02 \x01(\rR\n" +
+	"duplicates\x12\x12\n" +
+	"\x04seqs\x18\x03 \x03(\x04R\x04seqs\"\xa3\x01\n" +
 	"\x06Totals\x12\x1d\n" +
 	"\n" +
 	"tool_calls\x18\x01 \x01(\x04R\ttoolCalls\x12\x16\n" +
@@ -1427,9 +1556,10 @@ const file_osiris_telemetry_v1_telemetry_proto_rawDesc = "" +
 	"\x1dSERVER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17SERVER_EVENT_KIND_START\x10\x01\x12\x1a\n" +
 	"\x16SERVER_EVENT_KIND_STOP\x10\x02\x12\x1f\n" +
-	"\x1bSERVER_EVENT_KIND_HANDSHAKE\x10\x032\xe0\x05\n" +
+	"\x1bSERVER_EVENT_KIND_HANDSHAKE\x10\x032\xfa\x06\n" +
 	"\x10TelemetryService\x12\x8e\x01\n" +
-	"\x0eRecordToolCall\x12*.osiris.telemetry.v1.RecordToolCallRequest\x1a+.osiris.telemetry.v1.RecordToolCallResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/telemetry/tool-calls\x12\x9a\x01\n" +
+	"\x0eRecordToolCall\x12*.osiris.telemetry.v1.RecordToolCallRequest\x1a+.osiris.telemetry.v1.RecordToolCallResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/telemetry/tool-calls\x12\x97\x01\n" +
+	"\x0fRecordToolCalls\x12+.osiris.telemetry.v1.RecordToolCallsRequest\x1a,.osiris.telemetry.v1.RecordToolCallsResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/telemetry/tool-calls:batch\x12\x9a\x01\n" +
 	"\x11RecordServerEvent\x12-.osiris.telemetry.v1.RecordServerEventRequest\x1a..osiris.telemetry.v1.RecordServerEventResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/telemetry/server-events\x12|\n" +
 	"\n" +
 	"GetSummary\x12&.osiris.telemetry.v1.GetSummaryRequest\x1a'.osiris.telemetry.v1.GetSummaryResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/telemetry/summary\x12\x88\x01\n" +
@@ -1449,69 +1579,74 @@ func file_osiris_telemetry_v1_telemetry_proto_rawDescGZIP() []byte {
 }
 
 var file_osiris_telemetry_v1_telemetry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_osiris_telemetry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_osiris_telemetry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_osiris_telemetry_v1_telemetry_proto_goTypes = []any{
 	(CallStatus)(0),                   // 0: osiris.telemetry.v1.CallStatus
 	(ServerEventKind)(0),              // 1: osiris.telemetry.v1.ServerEventKind
 	(*ToolCall)(nil),                  // 2: osiris.telemetry.v1.ToolCall
 	(*RecordToolCallRequest)(nil),     // 3: osiris.telemetry.v1.RecordToolCallRequest
 	(*RecordToolCallResponse)(nil),    // 4: osiris.telemetry.v1.RecordToolCallResponse
-	(*Totals)(nil),                    // 5: osiris.telemetry.v1.Totals
-	(*ServerEvent)(nil),               // 6: osiris.telemetry.v1.ServerEvent
-	(*RecordServerEventRequest)(nil),  // 7: osiris.telemetry.v1.RecordServerEventRequest
-	(*RecordServerEventResponse)(nil), // 8: osiris.telemetry.v1.RecordServerEventResponse
-	(*GetSummaryRequest)(nil),         // 9: osiris.telemetry.v1.GetSummaryRequest
-	(*ToolSummary)(nil),               // 10: osiris.telemetry.v1.ToolSummary
-	(*GetSummaryResponse)(nil),        // 11: osiris.telemetry.v1.GetSummaryResponse
-	(*ListToolCallsRequest)(nil),      // 12: osiris.telemetry.v1.ListToolCallsRequest
-	(*ListToolCallsResponse)(nil),     // 13: osiris.telemetry.v1.ListToolCallsResponse
-	(*ListServerEventsRequest)(nil),   // 14: osiris.telemetry.v1.ListServerEventsRequest
-	(*ListServerEventsResponse)(nil),  // 15: osiris.telemetry.v1.ListServerEventsResponse
-	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
-	(*structpb.Value)(nil),            // 17: google.protobuf.Value
+	(*RecordToolCallsRequest)(nil),    // 5: osiris.telemetry.v1.RecordToolCallsRequest
+	(*RecordToolCallsResponse)(nil),   // 6: osiris.telemetry.v1.RecordToolCallsResponse
+	(*Totals)(nil),                    // 7: osiris.telemetry.v1.Totals
+	(*ServerEvent)(nil),               // 8: osiris.telemetry.v1.ServerEvent
+	(*RecordServerEventRequest)(nil),  // 9: osiris.telemetry.v1.RecordServerEventRequest
+	(*RecordServerEventResponse)(nil), // 10: osiris.telemetry.v1.RecordServerEventResponse
+	(*GetSummaryRequest)(nil),         // 11: osiris.telemetry.v1.GetSummaryRequest
+	(*ToolSummary)(nil),               // 12: osiris.telemetry.v1.ToolSummary
+	(*GetSummaryResponse)(nil),        // 13: osiris.telemetry.v1.GetSummaryResponse
+	(*ListToolCallsRequest)(nil),      // 14: osiris.telemetry.v1.ListToolCallsRequest
+	(*ListToolCallsResponse)(nil),     // 15: osiris.telemetry.v1.ListToolCallsResponse
+	(*ListServerEventsRequest)(nil),   // 16: osiris.telemetry.v1.ListServerEventsRequest
+	(*ListServerEventsResponse)(nil),  // 17: osiris.telemetry.v1.ListServerEventsResponse
+	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
+	(*structpb.Value)(nil),            // 19: google.protobuf.Value
 }
 var file_osiris_telemetry_v1_telemetry_proto_depIdxs = []int32{
 	0,  // 0: osiris.telemetry.v1.ToolCall.status:type_name -> osiris.telemetry.v1.CallStatus
-	16, // 1: osiris.telemetry.v1.ToolCall.time:type_name -> google.protobuf.Timestamp
-	17, // 2: osiris.telemetry.v1.ToolCall.metadata:type_name -> google.protobuf.Value
+	18, // 1: osiris.telemetry.v1.ToolCall.time:type_name -> google.protobuf.Timestamp
+	19, // 2: osiris.telemetry.v1.ToolCall.metadata:type_name -> google.protobuf.Value
 	2,  // 3: osiris.telemetry.v1.RecordToolCallRequest.call:type_name -> osiris.telemetry.v1.ToolCall
-	16, // 4: osiris.telemetry.v1.RecordToolCallResponse.time:type_name -> google.protobuf.Timestamp
-	16, // 5: osiris.telemetry.v1.ServerEvent.time:type_name -> google.protobuf.Timestamp
-	1,  // 6: osiris.telemetry.v1.ServerEvent.kind:type_name -> osiris.telemetry.v1.ServerEventKind
-	17, // 7: osiris.telemetry.v1.ServerEvent.client_info:type_name -> google.protobuf.Value
-	17, // 8: osiris.telemetry.v1.ServerEvent.metadata:type_name -> google.protobuf.Value
-	5,  // 9: osiris.telemetry.v1.ServerEvent.totals:type_name -> osiris.telemetry.v1.Totals
-	6,  // 10: osiris.telemetry.v1.RecordServerEventRequest.event:type_name -> osiris.telemetry.v1.ServerEvent
-	16, // 11: osiris.telemetry.v1.RecordServerEventResponse.time:type_name -> google.protobuf.Timestamp
-	5,  // 12: osiris.telemetry.v1.RecordServerEventResponse.totals:type_name -> osiris.telemetry.v1.Totals
-	16, // 13: osiris.telemetry.v1.GetSummaryRequest.since:type_name -> google.protobuf.Timestamp
-	16, // 14: osiris.telemetry.v1.GetSummaryRequest.until:type_name -> google.protobuf.Timestamp
-	10, // 15: osiris.telemetry.v1.GetSummaryResponse.tools:type_name -> osiris.telemetry.v1.ToolSummary
-	16, // 16: osiris.telemetry.v1.GetSummaryResponse.since:type_name -> google.protobuf.Timestamp
-	16, // 17: osiris.telemetry.v1.GetSummaryResponse.until:type_name -> google.protobuf.Timestamp
-	0,  // 18: osiris.telemetry.v1.ListToolCallsRequest.status:type_name -> osiris.telemetry.v1.CallStatus
-	16, // 19: osiris.telemetry.v1.ListToolCallsRequest.since:type_name -> google.protobuf.Timestamp
-	16, // 20: osiris.telemetry.v1.ListToolCallsRequest.until:type_name -> google.protobuf.Timestamp
-	2,  // 21: osiris.telemetry.v1.ListToolCallsResponse.calls:type_name -> osiris.telemetry.v1.ToolCall
-	1,  // 22: osiris.telemetry.v1.ListServerEventsRequest.kind:type_name -> osiris.telemetry.v1.ServerEventKind
-	16, // 23: osiris.telemetry.v1.ListServerEventsRequest.since:type_name -> google.protobuf.Timestamp
-	16, // 24: osiris.telemetry.v1.ListServerEventsRequest.until:type_name -> google.protobuf.Timestamp
-	6,  // 25: osiris.telemetry.v1.ListServerEventsResponse.events:type_name -> osiris.telemetry.v1.ServerEvent
-	3,  // 26: osiris.telemetry.v1.TelemetryService.RecordToolCall:input_type -> osiris.telemetry.v1.RecordToolCallRequest
-	7,  // 27: osiris.telemetry.v1.TelemetryService.RecordServerEvent:input_type -> osiris.telemetry.v1.RecordServerEventRequest
-	9,  // 28: osiris.telemetry.v1.TelemetryService.GetSummary:input_type -> osiris.telemetry.v1.GetSummaryRequest
-	12, // 29: osiris.telemetry.v1.TelemetryService.ListToolCalls:input_type -> osiris.telemetry.v1.ListToolCallsRequest
-	14, // 30: osiris.telemetry.v1.TelemetryService.ListServerEvents:input_type -> osiris.telemetry.v1.ListServerEventsRequest
-	4,  // 31: osiris.telemetry.v1.TelemetryService.RecordToolCall:output_type -> osiris.telemetry.v1.RecordToolCallResponse
-	8,  // 32: osiris.telemetry.v1.TelemetryService.RecordServerEvent:output_type -> osiris.telemetry.v1.RecordServerEventResponse
-	11, // 33: osiris.telemetry.v1.TelemetryService.GetSummary:output_type -> osiris.telemetry.v1.GetSummaryResponse
-	13, // 34: osiris.telemetry.v1.TelemetryService.ListToolCalls:output_type -> osiris.telemetry.v1.ListToolCallsResponse
-	15, // 35: osiris.telemetry.v1.TelemetryService.ListServerEvents:output_type -> osiris.telemetry.v1.ListServerEventsResponse
-	31, // [31:36] is the sub-list for method output_type
-	26, // [26:31] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	18, // 4: osiris.telemetry.v1.RecordToolCallResponse.time:type_name -> google.protobuf.Timestamp
+	2,  // 5: osiris.telemetry.v1.RecordToolCallsRequest.calls:type_name -> osiris.telemetry.v1.ToolCall
+	18, // 6: osiris.telemetry.v1.ServerEvent.time:type_name -> google.protobuf.Timestamp
+	1,  // 7: osiris.telemetry.v1.ServerEvent.kind:type_name -> osiris.telemetry.v1.ServerEventKind
+	19, // 8: osiris.telemetry.v1.ServerEvent.client_info:type_name -> google.protobuf.Value
+	19, // 9: osiris.telemetry.v1.ServerEvent.metadata:type_name -> google.protobuf.Value
+	7,  // 10: osiris.telemetry.v1.ServerEvent.totals:type_name -> osiris.telemetry.v1.Totals
+	8,  // 11: osiris.telemetry.v1.RecordServerEventRequest.event:type_name -> osiris.telemetry.v1.ServerEvent
+	18, // 12: osiris.telemetry.v1.RecordServerEventResponse.time:type_name -> google.protobuf.Timestamp
+	7,  // 13: osiris.telemetry.v1.RecordServerEventResponse.totals:type_name -> osiris.telemetry.v1.Totals
+	18, // 14: osiris.telemetry.v1.GetSummaryRequest.since:type_name -> google.protobuf.Timestamp
+	18, // 15: osiris.telemetry.v1.GetSummaryRequest.until:type_name -> google.protobuf.Timestamp
+	12, // 16: osiris.telemetry.v1.GetSummaryResponse.tools:type_name -> osiris.telemetry.v1.ToolSummary
+	18, // 17: osiris.telemetry.v1.GetSummaryResponse.since:type_name -> google.protobuf.Timestamp
+	18, // 18: osiris.telemetry.v1.GetSummaryResponse.until:type_name -> google.protobuf.Timestamp
+	0,  // 19: osiris.telemetry.v1.ListToolCallsRequest.status:type_name -> osiris.telemetry.v1.CallStatus
+	18, // 20: osiris.telemetry.v1.ListToolCallsRequest.since:type_name -> google.protobuf.Timestamp
+	18, // 21: osiris.telemetry.v1.ListToolCallsRequest.until:type_name -> google.protobuf.Timestamp
+	2,  // 22: osiris.telemetry.v1.ListToolCallsResponse.calls:type_name -> osiris.telemetry.v1.ToolCall
+	1,  // 23: osiris.telemetry.v1.ListServerEventsRequest.kind:type_name -> osiris.telemetry.v1.ServerEventKind
+	18, // 24: osiris.telemetry.v1.ListServerEventsRequest.since:type_name -> google.protobuf.Timestamp
+	18, // 25: osiris.telemetry.v1.ListServerEventsRequest.until:type_name -> google.protobuf.Timestamp
+	8,  // 26: osiris.telemetry.v1.ListServerEventsResponse.events:type_name -> osiris.telemetry.v1.ServerEvent
+	3,  // 27: osiris.telemetry.v1.TelemetryService.RecordToolCall:input_type -> osiris.telemetry.v1.RecordToolCallRequest
+	5,  // 28: osiris.telemetry.v1.TelemetryService.RecordToolCalls:input_type -> osiris.telemetry.v1.RecordToolCallsRequest
+	9,  // 29: osiris.telemetry.v1.TelemetryService.RecordServerEvent:input_type -> osiris.telemetry.v1.RecordServerEventRequest
+	11, // 30: osiris.telemetry.v1.TelemetryService.GetSummary:input_type -> osiris.telemetry.v1.GetSummaryRequest
+	14, // 31: osiris.telemetry.v1.TelemetryService.ListToolCalls:input_type -> osiris.telemetry.v1.ListToolCallsRequest
+	16, // 32: osiris.telemetry.v1.TelemetryService.ListServerEvents:input_type -> osiris.telemetry.v1.ListServerEventsRequest
+	4,  // 33: osiris.telemetry.v1.TelemetryService.RecordToolCall:output_type -> osiris.telemetry.v1.RecordToolCallResponse
+	6,  // 34: osiris.telemetry.v1.TelemetryService.RecordToolCalls:output_type -> osiris.telemetry.v1.RecordToolCallsResponse
+	10, // 35: osiris.telemetry.v1.TelemetryService.RecordServerEvent:output_type -> osiris.telemetry.v1.RecordServerEventResponse
+	13, // 36: osiris.telemetry.v1.TelemetryService.GetSummary:output_type -> osiris.telemetry.v1.GetSummaryResponse
+	15, // 37: osiris.telemetry.v1.TelemetryService.ListToolCalls:output_type -> osiris.telemetry.v1.ListToolCallsResponse
+	17, // 38: osiris.telemetry.v1.TelemetryService.ListServerEvents:output_type -> osiris.telemetry.v1.ListServerEventsResponse
+	33, // [33:39] is the sub-list for method output_type
+	27, // [27:33] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_osiris_telemetry_v1_telemetry_proto_init() }
@@ -1525,7 +1660,7 @@ func file_osiris_telemetry_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_osiris_telemetry_v1_telemetry_proto_rawDesc), len(file_osiris_telemetry_v1_telemetry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

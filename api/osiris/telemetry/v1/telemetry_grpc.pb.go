@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	TelemetryService_RecordToolCall_FullMethodName    = "/osiris.telemetry.v1.TelemetryService/RecordToolCall"
+	TelemetryService_RecordToolCalls_FullMethodName   = "/osiris.telemetry.v1.TelemetryService/RecordToolCalls"
 	TelemetryService_RecordServerEvent_FullMethodName = "/osiris.telemetry.v1.TelemetryService/RecordServerEvent"
 	TelemetryService_GetSummary_FullMethodName        = "/osiris.telemetry.v1.TelemetryService/GetSummary"
 	TelemetryService_ListToolCalls_FullMethodName     = "/osiris.telemetry.v1.TelemetryService/ListToolCalls"
@@ -36,8 +37,19 @@ const (
 // restarts. The same measurements feed the service's OpenTelemetry instruments.
 type TelemetryServiceClient interface {
 	// RecordToolCall stores one finished tool call and adds it to every total. It returns once
-	// the call is durable.
+	// the call is durable. A call whose correlation_id was recorded in the last 24 hours is not
+	// counted again (see RecordToolCalls).
 	RecordToolCall(ctx context.Context, in *RecordToolCallRequest, opts ...grpc.CallOption) (*RecordToolCallResponse, error)
+	// RecordToolCalls stores a batch of finished tool calls, as RecordToolCall stores one, and
+	// returns once all of them are durable. Every call is validated first: if any is invalid the
+	// whole request is refused with INVALID_ARGUMENT naming its index (calls[3].duration_ms ...)
+	// and nothing is recorded. A request holds 1 to 1000 calls and at most 1 MiB.
+	//
+	// Calls are recorded exactly once by correlation_id, here and in RecordToolCall: a call whose
+	// correlation_id was recorded in the last 24 hours (or earlier in the same request) is
+	// skipped and reported as a duplicate, so a sender may safely resend a batch whose reply it
+	// did not get. Calls with an empty correlation_id are never deduplicated.
+	RecordToolCalls(ctx context.Context, in *RecordToolCallsRequest, opts ...grpc.CallOption) (*RecordToolCallsResponse, error)
 	// RecordServerEvent stores a lifecycle event of a server: start, stop (with a snapshot of
 	// the totals) or handshake.
 	RecordServerEvent(ctx context.Context, in *RecordServerEventRequest, opts ...grpc.CallOption) (*RecordServerEventResponse, error)
@@ -63,6 +75,16 @@ func (c *telemetryServiceClient) RecordToolCall(ctx context.Context, in *RecordT
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RecordToolCallResponse)
 	err := c.cc.Invoke(ctx, TelemetryService_RecordToolCall_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *telemetryServiceClient) RecordToolCalls(ctx context.Context, in *RecordToolCallsRequest, opts ...grpc.CallOption) (*RecordToolCallsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordToolCallsResponse)
+	err := c.cc.Invoke(ctx, TelemetryService_RecordToolCalls_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +141,19 @@ func (c *telemetryServiceClient) ListServerEvents(ctx context.Context, in *ListS
 // restarts. The same measurements feed the service's OpenTelemetry instruments.
 type TelemetryServiceServer interface {
 	// RecordToolCall stores one finished tool call and adds it to every total. It returns once
-	// the call is durable.
+	// the call is durable. A call whose correlation_id was recorded in the last 24 hours is not
+	// counted again (see RecordToolCalls).
 	RecordToolCall(context.Context, *RecordToolCallRequest) (*RecordToolCallResponse, error)
+	// RecordToolCalls stores a batch of finished tool calls, as RecordToolCall stores one, and
+	// returns once all of them are durable. Every call is validated first: if any is invalid the
+	// whole request is refused with INVALID_ARGUMENT naming its index (calls[3].duration_ms ...)
+	// and nothing is recorded. A request holds 1 to 1000 calls and at most 1 MiB.
+	//
+	// Calls are recorded exactly once by correlation_id, here and in RecordToolCall: a call whose
+	// correlation_id was recorded in the last 24 hours (or earlier in the same request) is
+	// skipped and reported as a duplicate, so a sender may safely resend a batch whose reply it
+	// did not get. Calls with an empty correlation_id are never deduplicated.
+	RecordToolCalls(context.Context, *RecordToolCallsRequest) (*RecordToolCallsResponse, error)
 	// RecordServerEvent stores a lifecycle event of a server: start, stop (with a snapshot of
 	// the totals) or handshake.
 	RecordServerEvent(context.Context, *RecordServerEventRequest) (*RecordServerEventResponse, error)
@@ -144,6 +177,9 @@ type UnimplementedTelemetryServiceServer struct{}
 
 func (UnimplementedTelemetryServiceServer) RecordToolCall(context.Context, *RecordToolCallRequest) (*RecordToolCallResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordToolCall not implemented")
+}
+func (UnimplementedTelemetryServiceServer) RecordToolCalls(context.Context, *RecordToolCallsRequest) (*RecordToolCallsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordToolCalls not implemented")
 }
 func (UnimplementedTelemetryServiceServer) RecordServerEvent(context.Context, *RecordServerEventRequest) (*RecordServerEventResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordServerEvent not implemented")
@@ -192,6 +228,24 @@ func _TelemetryService_RecordToolCall_Handler(srv interface{}, ctx context.Conte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(TelemetryServiceServer).RecordToolCall(ctx, req.(*RecordToolCallRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TelemetryService_RecordToolCalls_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordToolCallsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TelemetryServiceServer).RecordToolCalls(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TelemetryService_RecordToolCalls_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TelemetryServiceServer).RecordToolCalls(ctx, req.(*RecordToolCallsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -278,6 +332,10 @@ var TelemetryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordToolCall",
 			Handler:    _TelemetryService_RecordToolCall_Handler,
+		},
+		{
+			MethodName: "RecordToolCalls",
+			Handler:    _TelemetryService_RecordToolCalls_Handler,
 		},
 		{
 			MethodName: "RecordServerEvent",

@@ -14,6 +14,7 @@ const (
 	prefixEvent     = 'e'
 	prefixAggregate = 'a'
 	prefixMeta      = 'n'
+	prefixDedupe    = 'd'
 
 	aggGlobal            = 'g'
 	aggTool              = 't'

@@ -11,6 +11,7 @@
 //	'a' 'w' level(1) start(8, Unix minutes) tool          -> aggregate per time bucket and tool
 //	'a' 'v' session level(1) start(8) tool                -> aggregate per session, time bucket and tool
 //	'n' 'c' / 'n' 'e'                                     -> last call / event seq (8)
+//	'd' correlation_id                                    -> seq(8) time(8) of the call, with a TTL
 //
 // Calls are keyed by time then seq, so time ranges, retention and paging are range reads; the
 // buckets of one level sort by start, so a window is a few range reads.
@@ -97,8 +98,8 @@ func (s *Store) Aggregates(keys []recorder.AggKey) (map[recorder.AggKey]*aggrega
 func (s *Store) Commit(u *recorder.Unit) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	set := func(k, v []byte) error {
-		if err := txn.Set(k, v); err != nil {
+	setEntry := func(e *badger.Entry) error {
+		if err := txn.SetEntry(e); err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) {
 				return fmt.Errorf("%w: %v", recorder.ErrTooBig, err)
 			}
@@ -106,6 +107,7 @@ func (s *Store) Commit(u *recorder.Unit) error {
 		}
 		return nil
 	}
+	set := func(k, v []byte) error { return setEntry(badger.NewEntry(k, v)) }
 	for _, c := range u.Calls {
 		v, err := proto.Marshal(c)
 		if err != nil {
@@ -117,6 +119,11 @@ func (s *Store) Commit(u *recorder.Unit) error {
 		}
 		for _, k := range indexKeys(c, p) {
 			if err := set(k, nil); err != nil {
+				return err
+			}
+		}
+		if c.GetCorrelationId() != "" && u.DedupeFor > 0 {
+			if err := setEntry(dedupeEntry(c, u.DedupeFor)); err != nil {
 				return err
 			}
 		}

@@ -33,11 +33,29 @@ func New(rec *recorder.Recorder) *Server { return &Server{rec: rec} }
 
 // RecordToolCall implements TelemetryService.RecordToolCall.
 func (s *Server) RecordToolCall(ctx context.Context, req *telemetryv1.RecordToolCallRequest) (*telemetryv1.RecordToolCallResponse, error) {
-	c, err := s.rec.Record(ctx, req.GetCall())
+	rec, err := s.rec.Record(ctx, req.GetCall())
 	if err != nil {
 		return nil, err
 	}
-	return &telemetryv1.RecordToolCallResponse{Seq: c.GetSeq(), Time: c.GetTime()}, nil
+	return &telemetryv1.RecordToolCallResponse{Seq: rec.Seq, Time: timestamppb.New(rec.Time), Duplicate: rec.Duplicate}, nil
+}
+
+// RecordToolCalls implements TelemetryService.RecordToolCalls.
+func (s *Server) RecordToolCalls(ctx context.Context, req *telemetryv1.RecordToolCallsRequest) (*telemetryv1.RecordToolCallsResponse, error) {
+	recs, err := s.rec.RecordBatch(ctx, req.GetCalls())
+	if err != nil {
+		return nil, err
+	}
+	out := &telemetryv1.RecordToolCallsResponse{Seqs: make([]uint64, len(recs))}
+	for i, rec := range recs {
+		out.Seqs[i] = rec.Seq
+		if rec.Duplicate {
+			out.Duplicates++
+		} else {
+			out.Recorded++
+		}
+	}
+	return out, nil
 }
 
 // RecordServerEvent implements TelemetryService.RecordServerEvent.

@@ -11,48 +11,84 @@ import (
 
 // apply runs on the writer goroutine. Calls and events are committed with the aggregates
 // they change, in one atomic unit; a unit too big for one transaction is split in halves,
-// each committed after the one before, so every commit is self-consistent.
+// each committed after the one before, so every commit is self-consistent. Calls whose
+// correlation id was recorded before are skipped (see dedupe).
 func (r *Recorder) apply(batch []item) ([]writer.Result[outcome], error) {
 	results := make([]writer.Result[outcome], len(batch))
-	var records []int
+	var entries []entry
 	for i, it := range batch {
-		if it.retention {
+		switch {
+		case it.retention:
 			cutoff := r.now().Add(-r.retention)
 			n, more, err := r.store.DeleteCallsBefore(cutoff, r.chunk)
 			results[i] = writer.Result[outcome]{Value: outcome{deleted: n, more: more}, Err: err}
-			continue
+		case it.event != nil:
+			entries = append(entries, entry{item: i, event: it.event})
+		default:
+			results[i].Value.calls = make([]Recorded, len(it.calls))
+			for k, c := range it.calls {
+				entries = append(entries, entry{item: i, pos: k, call: c})
+			}
 		}
-		records = append(records, i)
 	}
-	if len(records) > 0 {
-		r.commit(batch, records, results)
+	if len(entries) > 0 {
+		r.record(entries, results)
 	}
 	return results, nil
 }
 
-func (r *Recorder) commit(batch []item, idx []int, results []writer.Result[outcome]) {
-	err := r.commitUnit(batch, idx, results)
+// record commits the entries that are not duplicates and fills in the items' results; an
+// item fails if any of its entries failed.
+func (r *Recorder) record(entries []entry, results []writer.Result[outcome]) {
+	fresh, err := r.dedupe(entries)
+	if err != nil {
+		for _, e := range entries {
+			results[e.item].Err = err
+		}
+		return
+	}
+	if len(fresh) > 0 {
+		r.commit(entries, fresh)
+	}
+	for j := range entries {
+		e := &entries[j]
+		res := &results[e.item]
+		if e.event != nil {
+			res.Value.seq, res.Value.totals, res.Err = e.event.GetSeq(), e.totals, e.err
+			continue
+		}
+		rec, err := e.recorded(entries)
+		if err != nil {
+			res.Err = err
+			continue
+		}
+		res.Value.calls[e.pos] = rec
+	}
+}
+
+func (r *Recorder) commit(entries []entry, idx []int) {
+	err := r.commitUnit(entries, idx)
 	if errors.Is(err, ErrTooBig) && len(idx) > 1 {
 		half := len(idx) / 2
-		r.commit(batch, idx[:half], results)
-		r.commit(batch, idx[half:], results)
+		r.commit(entries, idx[:half])
+		r.commit(entries, idx[half:])
 		return
 	}
 	if err != nil {
-		for _, i := range idx {
-			results[i] = writer.Result[outcome]{Err: err}
+		for _, j := range idx {
+			entries[j].err = err
 		}
 	}
 }
 
-// commitUnit numbers the items, adds the calls to the aggregates they count in and commits
-// it all. On error nothing is written, and the writer forgets the aggregates it changed, so
-// its state is the store's.
-func (r *Recorder) commitUnit(batch []item, idx []int, results []writer.Result[outcome]) error {
+// commitUnit numbers the entries idx, adds the calls to the aggregates they count in and
+// commits it all. On error nothing is written, and the writer forgets the aggregates it
+// changed, so its state is the store's.
+func (r *Recorder) commitUnit(entries []entry, idx []int) error {
 	global := AggKey{Kind: AggGlobal}
 	aggs := map[AggKey]*aggregate.Aggregate{global: nil}
-	for _, i := range idx {
-		if c := batch[i].call; c != nil {
+	for _, j := range idx {
+		if c := entries[j].call; c != nil {
 			for _, k := range keysOf(c) {
 				aggs[k] = nil
 			}
@@ -61,7 +97,7 @@ func (r *Recorder) commitUnit(batch []item, idx []int, results []writer.Result[o
 	if err := r.loadAggregates(aggs); err != nil {
 		return err
 	}
-	err := r.fillUnit(batch, idx, results, aggs)
+	err := r.fillUnit(entries, idx, aggs)
 	if err != nil {
 		for k := range aggs {
 			delete(r.cache, k) // it may have been changed; the store has the committed one
@@ -114,15 +150,16 @@ func (r *Recorder) remember(aggs map[AggKey]*aggregate.Aggregate) {
 	}
 }
 
-// fillUnit numbers the items, adds the calls to aggs, snapshots the totals for start and stop
-// events, and commits the unit.
-func (r *Recorder) fillUnit(batch []item, idx []int, results []writer.Result[outcome], aggs map[AggKey]*aggregate.Aggregate) error {
+// fillUnit numbers the entries idx, adds the calls to aggs, snapshots the totals for start
+// and stop events, and commits the unit. Seqs and totals it sets on entries whose commit
+// fails are never read: the entries' err is set.
+func (r *Recorder) fillUnit(entries []entry, idx []int, aggs map[AggKey]*aggregate.Aggregate) error {
 	global := AggKey{Kind: AggGlobal}
-	u := &Unit{Aggregates: aggs}
+	u := &Unit{Aggregates: aggs, DedupeFor: DedupeWindow}
 	callSeq, eventSeq := r.lastCall, r.lastEvent
-	outs := make([]outcome, len(idx))
-	for j, i := range idx {
-		if c := batch[i].call; c != nil {
+	for _, j := range idx {
+		e := &entries[j]
+		if c := e.call; c != nil {
 			callSeq++
 			c.Seq = callSeq
 			add := aggregate.Call{DurationMs: c.GetDurationMs(), Error: c.GetStatus() == telemetryv1.CallStatus_CALL_STATUS_ERROR,
@@ -133,28 +170,22 @@ func (r *Recorder) fillUnit(batch []item, idx []int, results []writer.Result[out
 				}
 			}
 			u.Calls = append(u.Calls, c)
-			outs[j].seq = callSeq
 			continue
 		}
-		e := batch[i].event
 		eventSeq++
-		e.Seq = eventSeq
-		switch e.GetKind() {
+		e.event.Seq = eventSeq
+		switch e.event.GetKind() {
 		case telemetryv1.ServerEventKind_SERVER_EVENT_KIND_START, telemetryv1.ServerEventKind_SERVER_EVENT_KIND_STOP:
-			e.Totals = TotalsProto(aggs[global].Totals)
-			outs[j].totals = aggs[global].Totals
+			e.event.Totals = TotalsProto(aggs[global].Totals)
+			e.totals = aggs[global].Totals
 		}
-		u.Events = append(u.Events, e)
-		outs[j].seq = eventSeq
+		u.Events = append(u.Events, e.event)
 	}
 	u.LastCallSeq, u.LastEventSeq = callSeq, eventSeq
 	if err := r.store.Commit(u); err != nil {
 		return err
 	}
 	r.lastCall, r.lastEvent = callSeq, eventSeq
-	for j, i := range idx {
-		results[i].Value = outs[j]
-	}
 	return nil
 }
 

@@ -21,6 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type unitStore struct {
 	Store    // unused methods panic
 	aggs     map[AggKey][]byte
+	ids      map[string]Recorded // remembered correlation ids
 	calls    []uint64
 	commits  []int // calls per committed unit
 	maxCalls int
@@ -30,6 +31,16 @@ type unitStore struct {
 func (s *unitStore) LastSeqs() (uint64, uint64, error) { return 0, 0, nil }
 func (s *unitStore) Sync() error                       { return nil }
 func (s *unitStore) Close() error                      { return nil }
+
+func (s *unitStore) Correlations(ids []string) (map[string]Recorded, error) {
+	out := map[string]Recorded{}
+	for _, id := range ids {
+		if rec, ok := s.ids[id]; ok {
+			out[id] = rec
+		}
+	}
+	return out, nil
+}
 
 func (s *unitStore) Aggregates(keys []AggKey) (map[AggKey]*aggregate.Aggregate, error) {
 	out := map[AggKey]*aggregate.Aggregate{}
@@ -59,6 +70,9 @@ func (s *unitStore) Commit(u *Unit) error {
 	}
 	for _, c := range u.Calls {
 		s.calls = append(s.calls, c.GetSeq())
+		if id := c.GetCorrelationId(); id != "" {
+			s.ids[id] = Recorded{Seq: c.GetSeq(), Time: c.GetTime().AsTime()}
+		}
 	}
 	s.commits = append(s.commits, len(u.Calls))
 	return nil
@@ -73,16 +87,18 @@ func (s *unitStore) global(t *testing.T) aggregate.Totals {
 	return a.Totals
 }
 
-func callItem(tool string) item {
-	return item{call: &telemetryv1.ToolCall{Tool: tool, SessionId: "s", Status: telemetryv1.CallStatus_CALL_STATUS_OK,
-		DurationMs: 2, Time: timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}}
+func testCall(tool string) *telemetryv1.ToolCall {
+	return &telemetryv1.ToolCall{Tool: tool, SessionId: "s", Status: telemetryv1.CallStatus_CALL_STATUS_OK,
+		DurationMs: 2, Time: timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 }
+
+func callItem(tool string) item { return item{calls: []*telemetryv1.ToolCall{testCall(tool)}} }
 
 // A batch too big for one transaction is split in halves until each part fits; every part
 // is committed with its own aggregates, in order, and numbered densely. A unit whose commit
 // fails leaves nothing behind, not even in the writer's cache of aggregates.
 func TestApplySplitsTooBigUnitsAndForgetsFailedOnes(t *testing.T) {
-	store := &unitStore{aggs: map[AggKey][]byte{}, maxCalls: 3, failTool: "bad"}
+	store := &unitStore{aggs: map[AggKey][]byte{}, ids: map[string]Recorded{}, maxCalls: 3, failTool: "bad"}
 	r, err := Open(store, Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +115,8 @@ func TestApplySplitsTooBigUnitsAndForgetsFailedOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, res := range results {
-		if res.Err != nil || res.Value.seq != uint64(i+1) || batch[i].call.GetSeq() != uint64(i+1) {
-			t.Fatalf("item %d: seq %d, err %v", i, res.Value.seq, res.Err)
+		if res.Err != nil || res.Value.calls[0].Seq != uint64(i+1) || batch[i].calls[0].GetSeq() != uint64(i+1) {
+			t.Fatalf("item %d: %+v, err %v", i, res.Value.calls, res.Err)
 		}
 	}
 	if fmt.Sprint(store.commits) != "[2 3 2 3]" {
@@ -120,8 +136,8 @@ func TestApplySplitsTooBigUnitsAndForgetsFailedOnes(t *testing.T) {
 	if results[0].Err == nil || results[1].Err == nil || results[2].Err != nil || results[3].Err != nil {
 		t.Fatalf("results %+v", results)
 	}
-	if results[2].Value.seq != 11 || results[3].Value.seq != 12 {
-		t.Fatalf("seqs after a failed unit: %d %d, want 11 12", results[2].Value.seq, results[3].Value.seq)
+	if results[2].Value.calls[0].Seq != 11 || results[3].Value.calls[0].Seq != 12 {
+		t.Fatalf("seqs after a failed unit: %+v %+v, want 11 12", results[2].Value.calls, results[3].Value.calls)
 	}
 	if g := store.global(t); g.Calls != 12 {
 		t.Fatalf("global counts %d calls, want 12: the failed unit leaked into the aggregates", g.Calls)

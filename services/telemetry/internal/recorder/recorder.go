@@ -8,11 +8,17 @@
 // aggregates are exactly the sum of every record ever committed, and an acknowledged record
 // is synced before its caller hears. Reads may see a commit whose sync is still under way
 // (at most one group commit); a process kill cannot take it back, only a power loss can.
+//
+// A call is recorded at most once per correlation id: the writer remembers each non-empty id
+// in the commit that records its call (for DedupeWindow) and skips a later call with the same
+// id as a duplicate, so a sender may resend after a lost reply. A batch of calls
+// (RecordBatch) is one writer item.
 package recorder
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -76,18 +82,30 @@ type Recorder struct {
 	cacheMax            int
 }
 
-// item is one unit of work for the writer: exactly one field is set.
+// item is one unit of work for the writer: exactly one field is set. A batch of calls is one
+// item, so it costs one queue slot and its aggregate updates are merged with the others'.
 type item struct {
-	call      *telemetryv1.ToolCall
+	calls     []*telemetryv1.ToolCall // one (Record) or a batch (RecordBatch)
 	event     *telemetryv1.ServerEvent
 	retention bool
 }
 
 type outcome struct {
-	seq     uint64
+	calls   []Recorded       // per call of the item
+	seq     uint64           // event
 	totals  aggregate.Totals // global totals, for start and stop events
 	deleted int              // retention
 	more    bool             // retention: older records remain
+}
+
+// Recorded is what became of one call given to Record or RecordBatch.
+type Recorded struct {
+	Seq  uint64
+	Time time.Time
+	// Duplicate says a call with the same correlation id had been recorded already (within
+	// DedupeWindow, or earlier in the same batch): this one was not stored or counted, and Seq
+	// and Time are those of the recorded call.
+	Duplicate bool
 }
 
 // Open reads the last seqs from store and starts the writer.
@@ -131,11 +149,53 @@ func (r *Recorder) Close(ctx context.Context) error {
 // QueueLen is how many items wait for the writer.
 func (r *Recorder) QueueLen() int { return r.q.Len() }
 
-// Record validates c and waits until it is stored, counted and synced. It returns the stored
-// call (redacted, truncated, with its seq and time); c itself is not modified.
-func (r *Recorder) Record(ctx context.Context, c *telemetryv1.ToolCall) (*telemetryv1.ToolCall, error) {
+// Record validates c and waits until it is stored, counted and synced, or found to be a
+// duplicate by its correlation id. c itself is not modified.
+func (r *Recorder) Record(ctx context.Context, c *telemetryv1.ToolCall) (Recorded, error) {
+	stored, err := r.prepare("call", c, r.now())
+	if err != nil {
+		return Recorded{}, err
+	}
+	out, err := r.q.Submit(ctx, item{calls: []*telemetryv1.ToolCall{stored}})
+	if err != nil {
+		return Recorded{}, err
+	}
+	r.observe(stored, out.calls[0])
+	return out.calls[0], nil
+}
+
+// RecordBatch records calls as Record records one, all in one writer item: it validates
+// every call first and refuses the whole batch, naming the index, if any is invalid; then it
+// waits until every call is stored, counted and synced, or found to be a duplicate. The
+// result holds one entry per call, in order. A batch too big for one transaction is committed
+// in parts (each with the aggregates it changes); if a part fails, the error is returned and
+// the other parts stay recorded, which a resend then skips as duplicates.
+func (r *Recorder) RecordBatch(ctx context.Context, calls []*telemetryv1.ToolCall) ([]Recorded, error) {
+	if err := validateBatch(calls); err != nil {
+		return nil, err
+	}
 	now := r.now()
-	if err := validateCall(c, now); err != nil {
+	stored := make([]*telemetryv1.ToolCall, len(calls))
+	for i, c := range calls {
+		var err error
+		if stored[i], err = r.prepare(fmt.Sprintf("calls[%d]", i), c, now); err != nil {
+			return nil, err
+		}
+	}
+	out, err := r.q.Submit(ctx, item{calls: stored})
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range stored {
+		r.observe(c, out.calls[i])
+	}
+	return out.calls, nil
+}
+
+// prepare validates c (name is its path in the request) and returns the copy to store:
+// redacted, truncated, timed.
+func (r *Recorder) prepare(name string, c *telemetryv1.ToolCall, now time.Time) (*telemetryv1.ToolCall, error) {
+	if err := validateCall(name, c, now); err != nil {
 		return nil, err
 	}
 	// A copy of the fields a client may set; the redacted and truncated ones are new values.
@@ -149,15 +209,16 @@ func (r *Recorder) Record(ctx context.Context, c *telemetryv1.ToolCall) (*teleme
 	}
 	var err error
 	if stored.Metadata, err = Truncate(r.redactor.Value(c.GetMetadata())); err != nil {
-		return nil, err
-	}
-	if _, err := r.q.Submit(ctx, item{call: stored}); err != nil {
-		return nil, err
-	}
-	if r.observer != nil {
-		r.observer.Observe(stored)
+		return nil, fmt.Errorf("%s.metadata: %w", name, err)
 	}
 	return stored, nil
+}
+
+// observe tells the observer of a call that was stored and counted, not of a duplicate.
+func (r *Recorder) observe(c *telemetryv1.ToolCall, rec Recorded) {
+	if r.observer != nil && !rec.Duplicate {
+		r.observer.Observe(c)
+	}
 }
 
 // RecordEvent validates e and waits until it is stored and synced. It returns the stored

@@ -18,6 +18,10 @@ type Store interface {
 	LastSeqs() (calls, events uint64, err error)
 	// Aggregates returns the stored aggregates of keys; keys never written are absent.
 	Aggregates(keys []AggKey) (map[AggKey]*aggregate.Aggregate, error)
+	// Correlations returns the calls recorded under any of ids that the store still remembers
+	// (for Unit.DedupeFor after their commit); ids not remembered are absent. Duplicate is
+	// false in what it returns.
+	Correlations(ids []string) (map[string]Recorded, error)
 	// Commit writes u all at once or not at all. A unit that does not fit in one transaction
 	// fails with an error wrapping ErrTooBig and writes nothing. Sync makes it durable.
 	Commit(u *Unit) error
@@ -48,6 +52,9 @@ type Unit struct {
 	Aggregates   map[AggKey]*aggregate.Aggregate
 	LastCallSeq  uint64
 	LastEventSeq uint64
+	// DedupeFor is how long the store remembers the non-empty correlation ids of Calls, with
+	// each call's seq and time, for Correlations; the memory is written in the same commit.
+	DedupeFor time.Duration
 }
 
 // AggKind says which calls an aggregate counts.

@@ -33,26 +33,32 @@ const (
 	MaxCallBytes = 1 << 40
 	// MaxFutureSkew is how far ahead of the service's clock a caller's time may be.
 	MaxFutureSkew = 5 * time.Minute
+	// MaxBatchCalls bounds the calls of one RecordToolCalls request. A batch is one writer
+	// item, so this bounds the work one queue slot can hold; the request is also bounded to
+	// 1 MiB by the server.
+	MaxBatchCalls = 1000
 )
 
-func validateCall(c *telemetryv1.ToolCall, now time.Time) error {
+// validateCall checks one call; name is its path in the request ("call", "calls[3]"), so a
+// message names the field exactly.
+func validateCall(name string, c *telemetryv1.ToolCall, now time.Time) error {
 	if c == nil {
-		return apierr.Invalid("call is required")
+		return apierr.Invalid("%s is required", name)
 	}
 	if c.GetTool() == "" {
-		return apierr.Invalid("call.tool is required")
+		return apierr.Invalid("%s.tool is required", name)
 	}
 	switch c.GetStatus() {
 	case telemetryv1.CallStatus_CALL_STATUS_OK, telemetryv1.CallStatus_CALL_STATUS_ERROR:
 	case telemetryv1.CallStatus_CALL_STATUS_UNSPECIFIED:
-		return apierr.Invalid("call.status is required (CALL_STATUS_OK or CALL_STATUS_ERROR)")
+		return apierr.Invalid("%s.status is required (CALL_STATUS_OK or CALL_STATUS_ERROR)", name)
 	default:
-		return apierr.Invalid("call.status %d is not a known status", c.GetStatus())
+		return apierr.Invalid("%s.status %d is not a known status", name, c.GetStatus())
 	}
 	if c.GetSeq() != 0 {
-		return apierr.Invalid("call.seq is set by the service; leave it empty")
+		return apierr.Invalid("%s.seq is set by the service; leave it empty", name)
 	}
-	if err := checkTexts("call.", []text{
+	if err := checkTexts(name+".", []text{
 		{"tool", c.GetTool(), MaxNameBytes},
 		{"session_id", c.GetSessionId(), MaxNameBytes},
 		{"correlation_id", c.GetCorrelationId(), MaxNameBytes},
@@ -60,21 +66,32 @@ func validateCall(c *telemetryv1.ToolCall, now time.Time) error {
 	}); err != nil {
 		return err
 	}
-	if err := checkDuration("call.duration_ms", c.GetDurationMs()); err != nil {
+	if err := checkDuration(name+".duration_ms", c.GetDurationMs()); err != nil {
 		return err
 	}
 	for _, b := range []struct {
-		name string
-		v    uint64
+		field string
+		v     uint64
 	}{{"bytes_in", c.GetBytesIn()}, {"bytes_out", c.GetBytesOut()}} {
 		if b.v > MaxCallBytes {
-			return apierr.Invalid("call.%s is %d, over the limit of %d", b.name, b.v, uint64(MaxCallBytes))
+			return apierr.Invalid("%s.%s is %d, over the limit of %d", name, b.field, b.v, uint64(MaxCallBytes))
 		}
 	}
-	if err := checkTime("call.time", c.GetTime(), now); err != nil {
+	if err := checkTime(name+".time", c.GetTime(), now); err != nil {
 		return err
 	}
-	return checkAttachment("call.metadata", c.GetMetadata())
+	return checkAttachment(name+".metadata", c.GetMetadata())
+}
+
+// validateBatch checks the size of a batch; its calls are checked one by one by validateCall.
+func validateBatch(calls []*telemetryv1.ToolCall) error {
+	switch {
+	case len(calls) == 0:
+		return apierr.Invalid("calls is empty; send at least one call")
+	case len(calls) > MaxBatchCalls:
+		return apierr.Invalid("calls holds %d calls, over the limit of %d per request", len(calls), MaxBatchCalls)
+	}
+	return nil
 }
 
 // fieldsOf names the fields a server event may carry beyond kind, time, server, session_id
