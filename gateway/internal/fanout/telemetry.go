@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/metric"
@@ -16,20 +17,40 @@ import (
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
 )
 
-// Spool sizes. Recording must never slow a call down or fail it, and the telemetry service
-// may be down for a while: records wait in a bounded spool, and what does not fit is dropped
-// and counted (osiris.gateway.telemetry_dropped).
+// Spool sizes and batching. Recording must never slow a call down or fail it, and the
+// telemetry service may be down for a while: records wait in a bounded spool, and what does
+// not fit is dropped and counted (osiris.gateway.telemetry_dropped). Senders take records from
+// the spool in batches, one RecordToolCalls each, so one synced commit in the service covers
+// many records; telemetry may lag the call, so a batch may wait a moment to fill.
 const (
 	DefaultSpool = 100_000
-	senders      = 16 // each RecordToolCall waits for a synced commit; these overlap them
-	maxBackoff   = time.Second
+	// senders overlap batches: while one waits for its synced commit, the next one fills.
+	senders = 2
+	// maxBatch bounds the records of one RecordToolCalls (the service takes up to 1000).
+	maxBatch = 500
+	// maxBatchBytes ends a batch once its records' encoded size reaches it; with one record of
+	// at most maxRecordBytes more, a request stays well below the service's 1 MiB limit.
+	maxBatchBytes = 512 << 10
+	// maxRecordBytes bounds one encoded record. The service's limits on a record's fields add
+	// up to about 17 KiB, so a larger record would be refused anyway; it is dropped and counted.
+	maxRecordBytes = 64 << 10
+	// maxErrorBytes is the service's limit on a record's error text; longer text is cut so
+	// that the record stays valid and the call is counted.
+	maxErrorBytes = 16 << 10
+	// linger is how long a sender holding fewer than maxBatch records waits for more.
+	linger = 50 * time.Millisecond
+	// Retries while the service is down or refusing back off from minBackoff to maxBackoff.
+	minBackoff = 10 * time.Millisecond
+	maxBackoff = time.Second
 )
 
 // Telemetry records every tool call in the telemetry service, from a spool.
 type Telemetry struct {
-	client  telemetryv1.TelemetryServiceClient
-	spool   chan *telemetryv1.ToolCall
-	sending atomic.Int64 // records taken from the spool and not yet recorded
+	client telemetryv1.TelemetryServiceClient
+	spool  chan *telemetryv1.ToolCall
+	// pending counts records from before they enter the spool until they are recorded or
+	// dropped, so a record a sender holds is never missing from Pending.
+	pending atomic.Int64
 	dropped metric.Int64Counter
 	log     *slog.Logger
 }
@@ -38,7 +59,8 @@ type Telemetry struct {
 func NewTelemetry(client telemetryv1.TelemetryServiceClient, capacity int, meter metric.Meter, log *slog.Logger) (*Telemetry, error) {
 	t := &Telemetry{client: client, spool: make(chan *telemetryv1.ToolCall, capacity), log: log}
 	var err error
-	if t.dropped, err = meter.Int64Counter("osiris.gateway.telemetry_dropped", metric.WithDescription("tool call records dropped because the spool was full")); err != nil {
+	if t.dropped, err = meter.Int64Counter("osiris.gateway.telemetry_dropped",
+		metric.WithDescription("tool call records dropped: the spool was full, or the telemetry service refused them as invalid")); err != nil {
 		return nil, err
 	}
 	_, err = meter.Int64ObservableGauge("osiris.gateway.telemetry_spooled", metric.WithDescription("tool call records waiting for the telemetry service"),
@@ -50,64 +72,22 @@ func NewTelemetry(client telemetryv1.TelemetryServiceClient, capacity int, meter
 }
 
 // Pending is how many records are spooled or being sent.
-func (t *Telemetry) Pending() int { return len(t.spool) + int(t.sending.Load()) }
+func (t *Telemetry) Pending() int { return int(t.pending.Load()) }
 
-// Run sends spooled records until ctx ends, then sends what is left for up to drain.
-func (t *Telemetry) Run(ctx context.Context, drain time.Duration) {
-	var wg sync.WaitGroup
-	for range senders {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case call := <-t.spool:
-					t.deliver(ctx, call)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	flush, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	for range senders {
-		wg.Go(func() {
-			for flush.Err() == nil {
-				select {
-				case call := <-t.spool:
-					t.deliver(flush, call)
-				default:
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := t.Pending(); n > 0 {
-		t.log.Warn("telemetry records not sent at shutdown", "records", n)
+// enqueue spools call, or drops and counts it when the spool is full.
+func (t *Telemetry) enqueue(call *telemetryv1.ToolCall) {
+	t.pending.Add(1)
+	select {
+	case t.spool <- call:
+	default:
+		t.drop(1)
 	}
 }
 
-// deliver records one call, retrying while the service is down or refusing, until ctx ends;
-// then the call goes back to the spool (or, if that is full, is counted as dropped).
-func (t *Telemetry) deliver(ctx context.Context, call *telemetryv1.ToolCall) {
-	t.sending.Add(1)
-	defer t.sending.Add(-1)
-	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, maxBackoff) {
-		if _, err := t.client.RecordToolCall(ctx, &telemetryv1.RecordToolCallRequest{Call: call}); err == nil {
-			return
-		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			select {
-			case t.spool <- call:
-			default:
-				t.dropped.Add(context.Background(), 1)
-			}
-			return
-		}
-	}
+// drop forgets n records and counts them as dropped.
+func (t *Telemetry) drop(n int) {
+	t.pending.Add(-int64(n))
+	t.dropped.Add(context.Background(), int64(n))
 }
 
 // Around records how each tools/call ended. It runs inside the audit fan-out, so the call's
@@ -125,7 +105,7 @@ func (t *Telemetry) Around(ctx context.Context, ss *mcp.ServerSession, method st
 	result, _ := res.(*mcp.CallToolResult)
 	switch {
 	case err != nil:
-		call.Status, call.Error = telemetryv1.CallStatus_CALL_STATUS_ERROR, err.Error()
+		call.Status, call.Error = telemetryv1.CallStatus_CALL_STATUS_ERROR, clipText(err.Error(), maxErrorBytes)
 	case result != nil && result.IsError:
 		call.Status = telemetryv1.CallStatus_CALL_STATUS_ERROR
 	}
@@ -134,10 +114,20 @@ func (t *Telemetry) Around(ctx context.Context, ss *mcp.ServerSession, method st
 			call.BytesOut = uint64(len(b))
 		}
 	}
-	select {
-	case t.spool <- call:
-	default:
-		t.dropped.Add(ctx, 1)
-	}
+	t.enqueue(call)
 	return res, err
+}
+
+// clipText makes s valid UTF-8 of at most max bytes, cut at a character boundary: the service
+// refuses a record whose error text is not.
+func clipText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
