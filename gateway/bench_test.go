@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,8 +61,12 @@ func sessions(b *testing.B, url string) []*mcp.ClientSession {
 	b.Helper()
 	out := make([]*mcp.ClientSession, *benchSessions)
 	for i := range out {
+		// Each session has its own HTTP client, as each agent would: on one shared
+		// http.DefaultClient (two idle connections per host) most calls would open a new TCP
+		// connection, and the benchmark would measure that churn on both paths.
+		client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 		cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil).
-			Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url}, nil)
+			Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: client}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

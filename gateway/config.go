@@ -161,10 +161,16 @@ func (c Config) upstreams(prop propagation.TextMapPropagator) ([]proxy.Upstream,
 		out = append(out, proxy.Upstream{Name: name, Dial: d})
 		return nil
 	}
-	client := http.DefaultClient
+	// One connection pool for every upstream session. Each session has its POSTs and its SSE
+	// stream in flight; with Go's default of two idle connections per host, most calls of a
+	// busy gateway would open (and the upstream accept) a new TCP connection.
+	pool := http.DefaultTransport.(*http.Transport).Clone()
+	pool.MaxIdleConns, pool.MaxIdleConnsPerHost = 0, max(c.MaxSessions, 1)*2
+	var rt http.RoundTripper = pool
 	if prop != nil {
-		client = &http.Client{Transport: proxy.TraceTransport{Base: http.DefaultTransport, Propagator: prop}}
+		rt = proxy.TraceTransport{Base: pool, Propagator: prop}
 	}
+	client := &http.Client{Transport: rt}
 	for _, spec := range c.Upstreams {
 		err := add("upstream", spec, func(url string) (proxy.Dial, error) {
 			if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
