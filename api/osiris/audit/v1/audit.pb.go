@@ -358,6 +358,96 @@ func (x *AppendResponse) GetHash() []byte {
 	return nil
 }
 
+type AppendBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 1000 events, each as AppendRequest.event.
+	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendBatchRequest) Reset() {
+	*x = AppendBatchRequest{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendBatchRequest) ProtoMessage() {}
+
+func (x *AppendBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendBatchRequest.ProtoReflect.Descriptor instead.
+func (*AppendBatchRequest) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AppendBatchRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type AppendBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One receipt per event, in the order of the request.
+	Receipts      []*AppendResponse `protobuf:"bytes,1,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendBatchResponse) Reset() {
+	*x = AppendBatchResponse{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendBatchResponse) ProtoMessage() {}
+
+func (x *AppendBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendBatchResponse.ProtoReflect.Descriptor instead.
+func (*AppendBatchResponse) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AppendBatchResponse) GetReceipts() []*AppendResponse {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
 type ListEventsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -376,7 +466,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[3]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +478,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[3]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +491,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{3}
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListEventsRequest) GetSessionId() string {
@@ -471,7 +561,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[4]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +573,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[4]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +586,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{4}
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -522,7 +612,7 @@ type GetEventRequest struct {
 
 func (x *GetEventRequest) Reset() {
 	*x = GetEventRequest{}
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[5]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +624,7 @@ func (x *GetEventRequest) String() string {
 func (*GetEventRequest) ProtoMessage() {}
 
 func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[5]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +637,7 @@ func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
 func (*GetEventRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{5}
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetEventRequest) GetSeq() uint64 {
@@ -571,7 +661,7 @@ type TailEventsRequest struct {
 
 func (x *TailEventsRequest) Reset() {
 	*x = TailEventsRequest{}
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[6]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +673,7 @@ func (x *TailEventsRequest) String() string {
 func (*TailEventsRequest) ProtoMessage() {}
 
 func (x *TailEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[6]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +686,7 @@ func (x *TailEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailEventsRequest.ProtoReflect.Descriptor instead.
 func (*TailEventsRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{6}
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TailEventsRequest) GetAfterSeq() uint64 {
@@ -642,7 +732,7 @@ type VerifyChainRequest struct {
 
 func (x *VerifyChainRequest) Reset() {
 	*x = VerifyChainRequest{}
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[7]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +744,7 @@ func (x *VerifyChainRequest) String() string {
 func (*VerifyChainRequest) ProtoMessage() {}
 
 func (x *VerifyChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[7]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +757,7 @@ func (x *VerifyChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyChainRequest.ProtoReflect.Descriptor instead.
 func (*VerifyChainRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{7}
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{9}
 }
 
 type VerifyChainResponse struct {
@@ -687,7 +777,7 @@ type VerifyChainResponse struct {
 
 func (x *VerifyChainResponse) Reset() {
 	*x = VerifyChainResponse{}
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[8]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +789,7 @@ func (x *VerifyChainResponse) String() string {
 func (*VerifyChainResponse) ProtoMessage() {}
 
 func (x *VerifyChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[8]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +802,7 @@ func (x *VerifyChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyChainResponse.ProtoReflect.Descriptor instead.
 func (*VerifyChainResponse) Descriptor() ([]byte, []int) {
-	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{8}
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VerifyChainResponse) GetOk() bool {
@@ -764,7 +854,7 @@ type ExportEventsRequest struct {
 
 func (x *ExportEventsRequest) Reset() {
 	*x = ExportEventsRequest{}
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[9]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +866,7 @@ func (x *ExportEventsRequest) String() string {
 func (*ExportEventsRequest) ProtoMessage() {}
 
 func (x *ExportEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_osiris_audit_v1_audit_proto_msgTypes[9]
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +879,7 @@ func (x *ExportEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportEventsRequest.ProtoReflect.Descriptor instead.
 func (*ExportEventsRequest) Descriptor() ([]byte, []int) {
-	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{9}
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExportEventsRequest) GetSessionId() string {
@@ -865,7 +955,11 @@ const file_osiris_audit_v1_audit_proto_rawDesc = "" +
 	"\x05event\x18\x01 \x01(\v2\x16.osiris.audit.v1.EventB\x03\xe0A\x02R\x05event\"6\n" +
 	"\x0eAppendResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
-	"\x04hash\x18\x02 \x01(\fR\x04hash\"\xc8\x02\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"I\n" +
+	"\x12AppendBatchRequest\x123\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.osiris.audit.v1.EventB\x03\xe0A\x02R\x06events\"R\n" +
+	"\x13AppendBatchResponse\x12;\n" +
+	"\breceipts\x18\x01 \x03(\v2\x1f.osiris.audit.v1.AppendResponseR\breceipts\"\xc8\x02\n" +
 	"\x11ListEventsRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12%\n" +
@@ -915,9 +1009,10 @@ const file_osiris_audit_v1_audit_proto_rawDesc = "" +
 	"\x1dEVENT_TYPE_TOOL_CALL_REJECTED\x10\x04\x12\x1e\n" +
 	"\x1aEVENT_TYPE_RESOURCE_ACCESS\x10\x05\x12\x1e\n" +
 	"\x1aEVENT_TYPE_SESSION_STARTED\x10\x06\x12\x1d\n" +
-	"\x19EVENT_TYPE_SESSION_CLOSED\x10\a2\x82\x05\n" +
+	"\x19EVENT_TYPE_SESSION_CLOSED\x10\a2\x86\x06\n" +
 	"\fAuditService\x12f\n" +
-	"\x06Append\x12\x1e.osiris.audit.v1.AppendRequest\x1a\x1f.osiris.audit.v1.AppendResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/audit/events\x12o\n" +
+	"\x06Append\x12\x1e.osiris.audit.v1.AppendRequest\x1a\x1f.osiris.audit.v1.AppendResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/audit/events\x12\x81\x01\n" +
+	"\vAppendBatch\x12#.osiris.audit.v1.AppendBatchRequest\x1a$.osiris.audit.v1.AppendBatchResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/audit/events:batchAppend\x12o\n" +
 	"\n" +
 	"ListEvents\x12\".osiris.audit.v1.ListEventsRequest\x1a#.osiris.audit.v1.ListEventsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/audit/events\x12d\n" +
 	"\bGetEvent\x12 .osiris.audit.v1.GetEventRequest\x1a\x16.osiris.audit.v1.Event\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/audit/events/{seq}\x12J\n" +
@@ -939,53 +1034,59 @@ func file_osiris_audit_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_osiris_audit_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_osiris_audit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_osiris_audit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_osiris_audit_v1_audit_proto_goTypes = []any{
 	(EventType)(0),                // 0: osiris.audit.v1.EventType
 	(*Event)(nil),                 // 1: osiris.audit.v1.Event
 	(*AppendRequest)(nil),         // 2: osiris.audit.v1.AppendRequest
 	(*AppendResponse)(nil),        // 3: osiris.audit.v1.AppendResponse
-	(*ListEventsRequest)(nil),     // 4: osiris.audit.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),    // 5: osiris.audit.v1.ListEventsResponse
-	(*GetEventRequest)(nil),       // 6: osiris.audit.v1.GetEventRequest
-	(*TailEventsRequest)(nil),     // 7: osiris.audit.v1.TailEventsRequest
-	(*VerifyChainRequest)(nil),    // 8: osiris.audit.v1.VerifyChainRequest
-	(*VerifyChainResponse)(nil),   // 9: osiris.audit.v1.VerifyChainResponse
-	(*ExportEventsRequest)(nil),   // 10: osiris.audit.v1.ExportEventsRequest
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 12: google.protobuf.Struct
-	(*httpbody.HttpBody)(nil),     // 13: google.api.HttpBody
+	(*AppendBatchRequest)(nil),    // 4: osiris.audit.v1.AppendBatchRequest
+	(*AppendBatchResponse)(nil),   // 5: osiris.audit.v1.AppendBatchResponse
+	(*ListEventsRequest)(nil),     // 6: osiris.audit.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),    // 7: osiris.audit.v1.ListEventsResponse
+	(*GetEventRequest)(nil),       // 8: osiris.audit.v1.GetEventRequest
+	(*TailEventsRequest)(nil),     // 9: osiris.audit.v1.TailEventsRequest
+	(*VerifyChainRequest)(nil),    // 10: osiris.audit.v1.VerifyChainRequest
+	(*VerifyChainResponse)(nil),   // 11: osiris.audit.v1.VerifyChainResponse
+	(*ExportEventsRequest)(nil),   // 12: osiris.audit.v1.ExportEventsRequest
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
+	(*httpbody.HttpBody)(nil),     // 15: google.api.HttpBody
 }
 var file_osiris_audit_v1_audit_proto_depIdxs = []int32{
-	11, // 0: osiris.audit.v1.Event.time:type_name -> google.protobuf.Timestamp
+	13, // 0: osiris.audit.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: osiris.audit.v1.Event.event_type:type_name -> osiris.audit.v1.EventType
-	12, // 2: osiris.audit.v1.Event.arguments:type_name -> google.protobuf.Struct
+	14, // 2: osiris.audit.v1.Event.arguments:type_name -> google.protobuf.Struct
 	1,  // 3: osiris.audit.v1.AppendRequest.event:type_name -> osiris.audit.v1.Event
-	0,  // 4: osiris.audit.v1.ListEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
-	11, // 5: osiris.audit.v1.ListEventsRequest.since:type_name -> google.protobuf.Timestamp
-	11, // 6: osiris.audit.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
-	1,  // 7: osiris.audit.v1.ListEventsResponse.events:type_name -> osiris.audit.v1.Event
-	0,  // 8: osiris.audit.v1.TailEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
-	0,  // 9: osiris.audit.v1.ExportEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
-	11, // 10: osiris.audit.v1.ExportEventsRequest.since:type_name -> google.protobuf.Timestamp
-	11, // 11: osiris.audit.v1.ExportEventsRequest.until:type_name -> google.protobuf.Timestamp
-	2,  // 12: osiris.audit.v1.AuditService.Append:input_type -> osiris.audit.v1.AppendRequest
-	4,  // 13: osiris.audit.v1.AuditService.ListEvents:input_type -> osiris.audit.v1.ListEventsRequest
-	6,  // 14: osiris.audit.v1.AuditService.GetEvent:input_type -> osiris.audit.v1.GetEventRequest
-	7,  // 15: osiris.audit.v1.AuditService.TailEvents:input_type -> osiris.audit.v1.TailEventsRequest
-	8,  // 16: osiris.audit.v1.AuditService.VerifyChain:input_type -> osiris.audit.v1.VerifyChainRequest
-	10, // 17: osiris.audit.v1.AuditService.ExportEvents:input_type -> osiris.audit.v1.ExportEventsRequest
-	3,  // 18: osiris.audit.v1.AuditService.Append:output_type -> osiris.audit.v1.AppendResponse
-	5,  // 19: osiris.audit.v1.AuditService.ListEvents:output_type -> osiris.audit.v1.ListEventsResponse
-	1,  // 20: osiris.audit.v1.AuditService.GetEvent:output_type -> osiris.audit.v1.Event
-	1,  // 21: osiris.audit.v1.AuditService.TailEvents:output_type -> osiris.audit.v1.Event
-	9,  // 22: osiris.audit.v1.AuditService.VerifyChain:output_type -> osiris.audit.v1.VerifyChainResponse
-	13, // 23: osiris.audit.v1.AuditService.ExportEvents:output_type -> google.api.HttpBody
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	1,  // 4: osiris.audit.v1.AppendBatchRequest.events:type_name -> osiris.audit.v1.Event
+	3,  // 5: osiris.audit.v1.AppendBatchResponse.receipts:type_name -> osiris.audit.v1.AppendResponse
+	0,  // 6: osiris.audit.v1.ListEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
+	13, // 7: osiris.audit.v1.ListEventsRequest.since:type_name -> google.protobuf.Timestamp
+	13, // 8: osiris.audit.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
+	1,  // 9: osiris.audit.v1.ListEventsResponse.events:type_name -> osiris.audit.v1.Event
+	0,  // 10: osiris.audit.v1.TailEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
+	0,  // 11: osiris.audit.v1.ExportEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
+	13, // 12: osiris.audit.v1.ExportEventsRequest.since:type_name -> google.protobuf.Timestamp
+	13, // 13: osiris.audit.v1.ExportEventsRequest.until:type_name -> google.protobuf.Timestamp
+	2,  // 14: osiris.audit.v1.AuditService.Append:input_type -> osiris.audit.v1.AppendRequest
+	4,  // 15: osiris.audit.v1.AuditService.AppendBatch:input_type -> osiris.audit.v1.AppendBatchRequest
+	6,  // 16: osiris.audit.v1.AuditService.ListEvents:input_type -> osiris.audit.v1.ListEventsRequest
+	8,  // 17: osiris.audit.v1.AuditService.GetEvent:input_type -> osiris.audit.v1.GetEventRequest
+	9,  // 18: osiris.audit.v1.AuditService.TailEvents:input_type -> osiris.audit.v1.TailEventsRequest
+	10, // 19: osiris.audit.v1.AuditService.VerifyChain:input_type -> osiris.audit.v1.VerifyChainRequest
+	12, // 20: osiris.audit.v1.AuditService.ExportEvents:input_type -> osiris.audit.v1.ExportEventsRequest
+	3,  // 21: osiris.audit.v1.AuditService.Append:output_type -> osiris.audit.v1.AppendResponse
+	5,  // 22: osiris.audit.v1.AuditService.AppendBatch:output_type -> osiris.audit.v1.AppendBatchResponse
+	7,  // 23: osiris.audit.v1.AuditService.ListEvents:output_type -> osiris.audit.v1.ListEventsResponse
+	1,  // 24: osiris.audit.v1.AuditService.GetEvent:output_type -> osiris.audit.v1.Event
+	1,  // 25: osiris.audit.v1.AuditService.TailEvents:output_type -> osiris.audit.v1.Event
+	11, // 26: osiris.audit.v1.AuditService.VerifyChain:output_type -> osiris.audit.v1.VerifyChainResponse
+	15, // 27: osiris.audit.v1.AuditService.ExportEvents:output_type -> google.api.HttpBody
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_osiris_audit_v1_audit_proto_init() }
@@ -999,7 +1100,7 @@ func file_osiris_audit_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_osiris_audit_v1_audit_proto_rawDesc), len(file_osiris_audit_v1_audit_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	AuditService_Append_FullMethodName       = "/osiris.audit.v1.AuditService/Append"
+	AuditService_AppendBatch_FullMethodName  = "/osiris.audit.v1.AuditService/AppendBatch"
 	AuditService_ListEvents_FullMethodName   = "/osiris.audit.v1.AuditService/ListEvents"
 	AuditService_GetEvent_FullMethodName     = "/osiris.audit.v1.AuditService/GetEvent"
 	AuditService_TailEvents_FullMethodName   = "/osiris.audit.v1.AuditService/TailEvents"
@@ -37,6 +38,12 @@ const (
 type AuditServiceClient interface {
 	// Append stores one event and returns its sequence number and hash once it is durable.
 	Append(ctx context.Context, in *AppendRequest, opts ...grpc.CallOption) (*AppendResponse, error)
+	// AppendBatch stores events in the order given, as one unit: they get consecutive sequence
+	// numbers, and the reply comes once all of them are durable. Every event is validated as
+	// Append validates one; if any is invalid, the whole request is refused naming its index
+	// (events[3].tool ...) and nothing is stored. A request holds 1 to 1000 events. Callers
+	// that append many events concurrently (the gateway) use it to share one round trip.
+	AppendBatch(ctx context.Context, in *AppendBatchRequest, opts ...grpc.CallOption) (*AppendBatchResponse, error)
 	// ListEvents pages through events in sequence order, filtered.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
 	// GetEvent returns one event by its sequence number.
@@ -62,6 +69,16 @@ func (c *auditServiceClient) Append(ctx context.Context, in *AppendRequest, opts
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AppendResponse)
 	err := c.cc.Invoke(ctx, AuditService_Append_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) AppendBatch(ctx context.Context, in *AppendBatchRequest, opts ...grpc.CallOption) (*AppendBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppendBatchResponse)
+	err := c.cc.Invoke(ctx, AuditService_AppendBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +162,12 @@ type AuditService_ExportEventsClient = grpc.ServerStreamingClient[httpbody.HttpB
 type AuditServiceServer interface {
 	// Append stores one event and returns its sequence number and hash once it is durable.
 	Append(context.Context, *AppendRequest) (*AppendResponse, error)
+	// AppendBatch stores events in the order given, as one unit: they get consecutive sequence
+	// numbers, and the reply comes once all of them are durable. Every event is validated as
+	// Append validates one; if any is invalid, the whole request is refused naming its index
+	// (events[3].tool ...) and nothing is stored. A request holds 1 to 1000 events. Callers
+	// that append many events concurrently (the gateway) use it to share one round trip.
+	AppendBatch(context.Context, *AppendBatchRequest) (*AppendBatchResponse, error)
 	// ListEvents pages through events in sequence order, filtered.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
 	// GetEvent returns one event by its sequence number.
@@ -168,6 +191,9 @@ type UnimplementedAuditServiceServer struct{}
 
 func (UnimplementedAuditServiceServer) Append(context.Context, *AppendRequest) (*AppendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Append not implemented")
+}
+func (UnimplementedAuditServiceServer) AppendBatch(context.Context, *AppendBatchRequest) (*AppendBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AppendBatch not implemented")
 }
 func (UnimplementedAuditServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEvents not implemented")
@@ -219,6 +245,24 @@ func _AuditService_Append_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AuditServiceServer).Append(ctx, req.(*AppendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_AppendBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AppendBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).AppendBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_AppendBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).AppendBatch(ctx, req.(*AppendBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -309,6 +353,10 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Append",
 			Handler:    _AuditService_Append_Handler,
+		},
+		{
+			MethodName: "AppendBatch",
+			Handler:    _AuditService_AppendBatch_Handler,
 		},
 		{
 			MethodName: "ListEvents",

@@ -37,6 +37,19 @@ func (s *Server) Append(ctx context.Context, req *auditv1.AppendRequest) (*audit
 	return &auditv1.AppendResponse{Seq: r.Seq, Hash: r.Hash}, nil
 }
 
+// AppendBatch implements AuditService.AppendBatch.
+func (s *Server) AppendBatch(ctx context.Context, req *auditv1.AppendBatchRequest) (*auditv1.AppendBatchResponse, error) {
+	rs, err := s.ledger.AppendBatch(ctx, req.GetEvents())
+	if err != nil {
+		return nil, err
+	}
+	out := &auditv1.AppendBatchResponse{Receipts: make([]*auditv1.AppendResponse, len(rs))}
+	for i, r := range rs {
+		out.Receipts[i] = &auditv1.AppendResponse{Seq: r.Seq, Hash: r.Hash}
+	}
+	return out, nil
+}
+
 // ListEvents implements AuditService.ListEvents.
 func (s *Server) ListEvents(ctx context.Context, req *auditv1.ListEventsRequest) (*auditv1.ListEventsResponse, error) {
 	f, err := filter(req.GetSessionId(), req.GetCorrelationId(), req.GetTool(), req.GetEventType(), req.GetSince(), req.GetUntil())

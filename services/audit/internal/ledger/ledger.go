@@ -22,6 +22,9 @@ import (
 // DefaultMaxArgumentsBytes bounds the encoded size of an event's arguments.
 const DefaultMaxArgumentsBytes = 1 << 20
 
+// MaxBatchEvents bounds the events of one AppendBatch.
+const MaxBatchEvents = 1000
+
 // Config tunes a Ledger; the zero value gives the defaults.
 type Config struct {
 	// MaxArgumentsBytes bounds the protobuf size of an event's arguments.
@@ -42,7 +45,7 @@ type Receipt struct {
 // Ledger is the audit log. It owns its store from Open until Close.
 type Ledger struct {
 	store    Store
-	q        *writer.Queue[*auditv1.Event, Receipt]
+	q        *writer.Queue[[]*auditv1.Event, []Receipt] // an item is one Append or AppendBatch
 	redactor *redact.Redactor
 	maxArgs  int
 	now      func() time.Time
@@ -127,10 +130,34 @@ func (l *Ledger) Head() uint64 {
 // Append validates and redacts e, then waits until it is numbered, chained and synced.
 // Only the fields a client may set are taken from e; e itself is not modified.
 func (l *Ledger) Append(ctx context.Context, e *auditv1.Event) (Receipt, error) {
-	if err := validateEvent(e, l.maxArgs); err != nil {
+	if err := validateEvent("event", e, l.maxArgs); err != nil {
 		return Receipt{}, err
 	}
-	return l.q.Submit(ctx, l.redacted(e))
+	r, err := l.q.Submit(ctx, []*auditv1.Event{l.redacted(e)})
+	if err != nil {
+		return Receipt{}, err
+	}
+	return r[0], nil
+}
+
+// AppendBatch appends events as Append appends one, as one writer item: all are validated
+// first (an invalid one refuses the batch, naming its index), then they get consecutive
+// sequence numbers in one commit. It returns one receipt per event, in order.
+func (l *Ledger) AppendBatch(ctx context.Context, events []*auditv1.Event) ([]Receipt, error) {
+	switch {
+	case len(events) == 0:
+		return nil, apierr.Invalid("events is empty; send at least one event")
+	case len(events) > MaxBatchEvents:
+		return nil, apierr.Invalid("events holds %d events, over the limit of %d per request", len(events), MaxBatchEvents)
+	}
+	item := make([]*auditv1.Event, len(events))
+	for i, e := range events {
+		if err := validateEvent(fmt.Sprintf("events[%d]", i), e, l.maxArgs); err != nil {
+			return nil, err
+		}
+		item[i] = l.redacted(e)
+	}
+	return l.q.Submit(ctx, item)
 }
 
 func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
@@ -152,26 +179,26 @@ func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
 
 // apply runs on the writer goroutine: it numbers, timestamps and chains the batch, commits it
 // in one write, and only then moves the head. The writer acknowledges after the next sync.
-func (l *Ledger) apply(batch []*auditv1.Event) ([]writer.Result[Receipt], error) {
+// An item (one Append or AppendBatch) is chained whole or not at all.
+func (l *Ledger) apply(batch [][]*auditv1.Event) ([]writer.Result[[]Receipt], error) {
 	now := l.now().UTC()
 	if now.Before(l.head.time) {
 		now = l.head.time // keep time non-decreasing along the sequence
 	}
 	ts := timestamppb.New(now)
-	results := make([]writer.Result[Receipt], len(batch))
-	stored := make([]*auditv1.Event, 0, len(batch))
+	results := make([]writer.Result[[]Receipt], len(batch))
+	var stored []*auditv1.Event
 	seq, prev := l.head.seq, l.head.hash
-	for i, e := range batch {
-		e.Seq, e.Time, e.PrevHash = seq+1, ts, prev
-		h, err := chain.Digest(prev, e)
+	for i, item := range batch {
+		receipts, err := chainItem(item, seq, prev, ts)
 		if err != nil {
 			results[i].Err = apierr.Invalid("event cannot be encoded: %v", err)
 			continue
 		}
-		e.Hash = h
-		seq, prev = e.Seq, h
-		stored = append(stored, e)
-		results[i].Value = Receipt{Seq: e.Seq, Hash: h}
+		last := receipts[len(receipts)-1]
+		seq, prev = last.Seq, last.Hash
+		stored = append(stored, item...)
+		results[i].Value = receipts
 	}
 	if len(stored) == 0 {
 		return results, nil
@@ -187,6 +214,22 @@ func (l *Ledger) apply(batch []*auditv1.Event) ([]writer.Result[Receipt], error)
 	l.head = head{seq: seq, hash: prev, time: now}
 	l.committed.Store(seq)
 	return results, nil
+}
+
+// chainItem numbers and chains the events of one item after (seq, prev).
+func chainItem(item []*auditv1.Event, seq uint64, prev []byte, ts *timestamppb.Timestamp) ([]Receipt, error) {
+	receipts := make([]Receipt, len(item))
+	for j, e := range item {
+		e.Seq, e.Time, e.PrevHash = seq+1, ts, prev
+		h, err := chain.Digest(prev, e)
+		if err != nil {
+			return nil, err
+		}
+		e.Hash = h
+		seq, prev = e.Seq, h
+		receipts[j] = Receipt{Seq: e.Seq, Hash: h}
+	}
+	return receipts, nil
 }
 
 // Get returns one event.

@@ -20,18 +20,19 @@ const (
 	MaxDepth        = 32       // nesting of maps and lists in arguments
 )
 
-func validateEvent(e *auditv1.Event, maxArgs int) error {
+// validateEvent checks e; name is its path in the request ("event", "events[3]").
+func validateEvent(name string, e *auditv1.Event, maxArgs int) error {
 	if e == nil {
-		return apierr.Invalid("event is required")
+		return apierr.Invalid("%s is required", name)
 	}
 	if e.GetEventType() == auditv1.EventType_EVENT_TYPE_UNSPECIFIED {
-		return apierr.Invalid("event.event_type is required")
+		return apierr.Invalid("%s.event_type is required", name)
 	}
 	if _, known := auditv1.EventType_name[int32(e.GetEventType())]; !known {
-		return apierr.Invalid("event.event_type %d is not a known event type", e.GetEventType())
+		return apierr.Invalid("%s.event_type %d is not a known event type", name, e.GetEventType())
 	}
 	if e.GetSeq() != 0 || e.GetTime() != nil || len(e.GetHash()) != 0 || len(e.GetPrevHash()) != 0 {
-		return apierr.Invalid("event.seq, time, prev_hash and hash are set by the service; leave them empty")
+		return apierr.Invalid("%s.seq, time, prev_hash and hash are set by the service; leave them empty", name)
 	}
 	for _, f := range []struct {
 		name, value string
@@ -45,18 +46,18 @@ func validateEvent(e *auditv1.Event, maxArgs int) error {
 		{"error_message", e.GetErrorMessage(), MaxMessageBytes},
 		{"resource_uri", e.GetResourceUri(), MaxURIBytes},
 	} {
-		if err := checkText("event."+f.name, f.value, f.max); err != nil {
+		if err := checkText(name+"."+f.name, f.value, f.max); err != nil {
 			return err
 		}
 	}
 	if d := e.GetDurationMs(); math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
-		return apierr.Invalid("event.duration_ms must be a finite number >= 0, got %v", d)
+		return apierr.Invalid("%s.duration_ms must be a finite number >= 0, got %v", name, d)
 	}
 	if args := e.GetArguments(); args != nil {
 		if n := proto.Size(args); n > maxArgs {
-			return apierr.Exhausted("event.arguments is %d bytes, over the limit of %d", n, maxArgs)
+			return apierr.Exhausted("%s.arguments is %d bytes, over the limit of %d", name, n, maxArgs)
 		}
-		if err := checkStruct("event.arguments", args, 1); err != nil {
+		if err := checkStruct(name+".arguments", args, 1); err != nil {
 			return err
 		}
 	}
