@@ -31,7 +31,7 @@ const CodeAuditUnavailable = -32010
 
 // Audit records every forwarded call in the audit service.
 type Audit struct {
-	client   auditv1.AuditServiceClient
+	appender appender
 	failOpen bool
 	log      *slog.Logger
 	gaps     metric.Int64Counter
@@ -44,7 +44,7 @@ func NewAudit(client auditv1.AuditServiceClient, failOpen bool, meter metric.Met
 	if err != nil {
 		return nil, err
 	}
-	return &Audit{client: client, failOpen: failOpen, log: log, gaps: gaps}, nil
+	return &Audit{appender: appender{client: client}, failOpen: failOpen, log: log, gaps: gaps}, nil
 }
 
 // NewCorrelationID returns an id unique across processes and restarts (96 random bits), in the
@@ -141,7 +141,7 @@ func (a *Audit) recordEnd(ctx context.Context, e *auditv1.Event) error {
 
 // record appends e and waits until it is durable. Failing closed, an error refuses the call.
 func (a *Audit) record(ctx context.Context, e *auditv1.Event) error {
-	_, err := a.client.Append(ctx, &auditv1.AppendRequest{Event: e})
+	err := a.appender.append(ctx, e)
 	if err == nil {
 		return nil
 	}

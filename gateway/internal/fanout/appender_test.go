@@ -1,0 +1,133 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+)
+
+// batchingAudit is an audit service that takes a moment per request, refuses a batch that
+// holds an event for tool "bad" (as the real one refuses an invalid event), and records what
+// it stored.
+type batchingAudit struct {
+	auditv1.AuditServiceClient // other methods are not used
+	delay                      time.Duration
+	fail                       error
+
+	mu       sync.Mutex
+	requests int
+	inFlight int
+	maxIn    int
+	stored   map[string]int // by correlation id
+}
+
+func (f *batchingAudit) AppendBatch(ctx context.Context, req *auditv1.AppendBatchRequest, _ ...grpc.CallOption) (*auditv1.AppendBatchResponse, error) {
+	f.mu.Lock()
+	f.requests++
+	f.inFlight++
+	f.maxIn = max(f.maxIn, f.inFlight)
+	f.mu.Unlock()
+	defer func() { f.mu.Lock(); f.inFlight--; f.mu.Unlock() }()
+	time.Sleep(f.delay)
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	out := &auditv1.AppendBatchResponse{}
+	for _, e := range req.GetEvents() {
+		if e.GetTool() == "bad" {
+			return nil, status.Error(codes.InvalidArgument, "events[i].tool is bad")
+		}
+		out.Receipts = append(out.Receipts, &auditv1.AppendResponse{})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range req.GetEvents() {
+		f.stored[e.GetCorrelationId()]++
+	}
+	return out, nil
+}
+
+// Many concurrent events go in few requests, never more than maxInFlight at once; each is
+// stored once and its caller hears only after that.
+func TestAppenderBatchesConcurrentEvents(t *testing.T) {
+	f := &batchingAudit{delay: 5 * time.Millisecond, stored: map[string]int{}}
+	a := &appender{client: f}
+	const events = 400
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	for i := range events {
+		wg.Go(func() {
+			id := fmt.Sprint(i)
+			if err := a.append(context.Background(), &auditv1.Event{CorrelationId: id}); err != nil {
+				t.Errorf("event %s: %v", id, err)
+				return
+			}
+			f.mu.Lock()
+			n := f.stored[id]
+			f.mu.Unlock()
+			if n != 1 {
+				t.Errorf("event %s acknowledged but stored %d times", id, n)
+			}
+			acked.Add(1)
+		})
+	}
+	wg.Wait()
+	if acked.Load() != events || len(f.stored) != events {
+		t.Fatalf("%d acknowledged, %d stored, want %d", acked.Load(), len(f.stored), events)
+	}
+	if f.requests >= events/4 || f.maxIn > maxInFlight {
+		t.Fatalf("%d events took %d requests (at most %d at once): not batched", events, f.requests, f.maxIn)
+	}
+	t.Logf("%d events in %d requests", events, f.requests)
+}
+
+// One agent's invalid event must not fail the other agents' calls that share its batch.
+func TestAppenderIsolatesARefusedEvent(t *testing.T) {
+	f := &batchingAudit{delay: 5 * time.Millisecond, stored: map[string]int{}}
+	a := &appender{client: f}
+	var wg sync.WaitGroup
+	errs := make([]error, 64)
+	for i := range errs {
+		tool := "ok"
+		if i == 37 {
+			tool = "bad"
+		}
+		wg.Go(func() {
+			errs[i] = a.append(context.Background(), &auditv1.Event{CorrelationId: fmt.Sprint(i), Tool: tool})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i == 37) != (status.Code(err) == codes.InvalidArgument) || (i != 37 && err != nil) {
+			t.Errorf("event %d: %v", i, err)
+		}
+	}
+	if len(f.stored) != 63 {
+		t.Fatalf("%d events stored, want the 63 valid ones", len(f.stored))
+	}
+}
+
+func TestAppenderReportsFailureAndCallerDeadline(t *testing.T) {
+	down := status.Error(codes.Unavailable, "audit service down")
+	a := &appender{client: &batchingAudit{fail: down, stored: map[string]int{}}}
+	if err := a.append(context.Background(), &auditv1.Event{}); !errors.Is(err, down) && status.Code(err) != codes.Unavailable {
+		t.Fatalf("err = %v, want the service's", err)
+	}
+	slow := &appender{client: &batchingAudit{delay: 200 * time.Millisecond, stored: map[string]int{}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := slow.append(ctx, &auditv1.Event{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the caller's deadline", err)
+	}
+	time.Sleep(250 * time.Millisecond) // the request in flight ends (goleak)
+}
