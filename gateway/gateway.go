@@ -65,7 +65,8 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		log.Warn("AUDIT FAIL-OPEN: calls are forwarded even when the audit service cannot record them; gaps are counted in osiris_gateway_audit_gaps_total")
 	}
 	meter := g.tel.MeterProvider.Meter("github.com/osirisplane/osiris/gateway")
-	audit, err := fanout.NewAudit(auditv1.NewAuditServiceClient(g.conn), cfg.AuditFailOpen, meter, log)
+	tracer := g.tel.TracerProvider.Tracer("github.com/osirisplane/osiris/gateway")
+	audit, err := fanout.NewAudit(auditv1.NewAuditServiceClient(g.conn), cfg.AuditFailOpen, meter, tracer, log)
 	if err != nil {
 		g.Close()
 		return nil, err
@@ -115,7 +116,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.proxy = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
 		Opened: sessions.Opened, Closed: sessions.Closed,
-		Tracer: g.tel.TracerProvider.Tracer("github.com/osirisplane/osiris/gateway"), Propagator: g.tel.Propagator})
+		Tracer: tracer, Propagator: g.tel.Propagator})
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +25,9 @@ import (
 // sends what waits and ends when nothing does.
 type appender struct {
 	client auditv1.AuditServiceClient
+	// tracer starts one span per request, linked to the span of every call whose event it
+	// carries: a request serves many calls, so it can be the child of none of them.
+	tracer trace.Tracer
 
 	mu       sync.Mutex
 	waiting  []*pendingEvent
@@ -46,13 +51,14 @@ const (
 type pendingEvent struct {
 	event *auditv1.Event
 	size  int
+	call  trace.Link // the calling span, if any
 	done  chan error // buffered: the sender never blocks on a caller that has gone
 }
 
 // append waits until e is durable in the audit log, or ctx ends. When ctx ends first, e may
 // still be recorded, as with any request whose reply is lost.
 func (a *appender) append(ctx context.Context, e *auditv1.Event) error {
-	p := &pendingEvent{event: e, size: proto.Size(e), done: make(chan error, 1)}
+	p := &pendingEvent{event: e, size: proto.Size(e), call: trace.LinkFromContext(ctx), done: make(chan error, 1)}
 	a.mu.Lock()
 	a.waiting = append(a.waiting, p)
 	send := a.inFlight < maxInFlight
@@ -110,12 +116,19 @@ func (a *appender) sendOne() bool {
 // calls: a refused batch is split until the refused event is alone.
 func (a *appender) deliver(batch []*pendingEvent) {
 	events := make([]*auditv1.Event, len(batch))
+	var links []trace.Link
 	for i, p := range batch {
 		events[i] = p.event
+		if p.call.SpanContext.IsValid() {
+			links = append(links, p.call)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	ctx, span := a.tracer.Start(context.Background(), "audit.AppendBatch", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("osiris.audit.events", len(events))))
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
 	resp, err := a.client.AppendBatch(ctx, &auditv1.AppendBatchRequest{Events: events})
 	cancel()
+	span.End()
 	if code := status.Code(err); len(batch) > 1 && (code == codes.InvalidArgument || code == codes.ResourceExhausted) {
 		half := len(batch) / 2
 		a.deliver(batch[:half])

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -61,7 +65,7 @@ func (f *batchingAudit) AppendBatch(ctx context.Context, req *auditv1.AppendBatc
 // stored once and its caller hears only after that.
 func TestAppenderBatchesConcurrentEvents(t *testing.T) {
 	f := &batchingAudit{delay: 5 * time.Millisecond, stored: map[string]int{}}
-	a := &appender{client: f}
+	a := &appender{client: f, tracer: noop.NewTracerProvider().Tracer("")}
 	const events = 400
 	var wg sync.WaitGroup
 	var acked atomic.Int64
@@ -94,7 +98,7 @@ func TestAppenderBatchesConcurrentEvents(t *testing.T) {
 // One agent's invalid event must not fail the other agents' calls that share its batch.
 func TestAppenderIsolatesARefusedEvent(t *testing.T) {
 	f := &batchingAudit{delay: 5 * time.Millisecond, stored: map[string]int{}}
-	a := &appender{client: f}
+	a := &appender{client: f, tracer: noop.NewTracerProvider().Tracer("")}
 	var wg sync.WaitGroup
 	errs := make([]error, 64)
 	for i := range errs {
@@ -119,15 +123,55 @@ func TestAppenderIsolatesARefusedEvent(t *testing.T) {
 
 func TestAppenderReportsFailureAndCallerDeadline(t *testing.T) {
 	down := status.Error(codes.Unavailable, "audit service down")
-	a := &appender{client: &batchingAudit{fail: down, stored: map[string]int{}}}
+	a := &appender{client: &batchingAudit{fail: down, stored: map[string]int{}}, tracer: noop.NewTracerProvider().Tracer("")}
 	if err := a.append(context.Background(), &auditv1.Event{}); !errors.Is(err, down) && status.Code(err) != codes.Unavailable {
 		t.Fatalf("err = %v, want the service's", err)
 	}
-	slow := &appender{client: &batchingAudit{delay: 200 * time.Millisecond, stored: map[string]int{}}}
+	slow := &appender{client: &batchingAudit{delay: 200 * time.Millisecond, stored: map[string]int{}}, tracer: noop.NewTracerProvider().Tracer("")}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	if err := slow.append(ctx, &auditv1.Event{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the caller's deadline", err)
 	}
 	time.Sleep(250 * time.Millisecond) // the request in flight ends (goleak)
+}
+
+// A request carries events of many calls, so its span is linked to each call's span.
+func TestAppenderLinksEachCallsSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	tracer := tp.Tracer("test")
+	a := &appender{client: &batchingAudit{delay: 5 * time.Millisecond, stored: map[string]int{}}, tracer: tracer}
+	const calls = 20
+	want := map[trace.SpanID]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
+			ctx, span := tracer.Start(context.Background(), "call")
+			defer span.End()
+			mu.Lock()
+			want[span.SpanContext().SpanID()] = true
+			mu.Unlock()
+			if err := a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	linked := map[trace.SpanID]bool{}
+	for _, s := range rec.Ended() {
+		if s.Name() != "audit.AppendBatch" {
+			continue
+		}
+		for _, l := range s.Links() {
+			linked[l.SpanContext.SpanID()] = true
+		}
+	}
+	for id := range want {
+		if !linked[id] {
+			t.Fatalf("call span %s is linked from no audit request (%d of %d linked)", id, len(linked), calls)
+		}
+	}
 }

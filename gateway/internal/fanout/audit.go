@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
@@ -38,13 +39,14 @@ type Audit struct {
 }
 
 // NewAudit builds the audit fan-out. With failOpen, a call goes through even when it cannot be
-// audited, and the gap is counted in osiris.gateway.audit_gaps.
-func NewAudit(client auditv1.AuditServiceClient, failOpen bool, meter metric.Meter, log *slog.Logger) (*Audit, error) {
+// audited, and the gap is counted in osiris.gateway.audit_gaps. Each request to the audit
+// service gets a span from tracer, linked to the calls whose events it carries.
+func NewAudit(client auditv1.AuditServiceClient, failOpen bool, meter metric.Meter, tracer trace.Tracer, log *slog.Logger) (*Audit, error) {
 	gaps, err := meter.Int64Counter("osiris.gateway.audit_gaps", metric.WithDescription("audit events that could not be recorded (fail-open only)"))
 	if err != nil {
 		return nil, err
 	}
-	return &Audit{appender: appender{client: client}, failOpen: failOpen, log: log, gaps: gaps}, nil
+	return &Audit{appender: appender{client: client, tracer: tracer}, failOpen: failOpen, log: log, gaps: gaps}, nil
 }
 
 // NewCorrelationID returns an id unique across processes and restarts (96 random bits), in the
