@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -10,8 +11,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
 	"github.com/osirisplane/osiris/gateway"
+	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/services/telemetry"
 )
 
@@ -112,5 +115,61 @@ func TestTelemetryDownUnderLoadThenBackCountsExactly(t *testing.T) {
 	}
 	if sum.GetToolCalls() != uint64(calls) || sum.GetErrors() != uint64(failures) {
 		t.Fatalf("telemetry counts %d calls, %d errors; the agents made %d calls, %d failed", sum.GetToolCalls(), sum.GetErrors(), calls, failures)
+	}
+}
+
+// bytes_in is the length of the arguments' JSON and bytes_out that of the result's (before
+// the gateway adds its _meta), as in the original; the audit log and telemetry agree.
+func TestBytesInAndOutAreTheSameInAuditAndTelemetry(t *testing.T) {
+	up, _ := upstream(t)
+	a := startAudit(t)
+	tel := startTelemetry(t, "127.0.0.1:0")
+	cfg := gateway.DefaultConfig()
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.TelemetryAddr = "127.0.0.1:0", []string{"up=" + up}, a.svc.GRPCAddr(), tel.svc.GRPCAddr()
+	g := run(t, cfg)
+	cs := agent(t, g.URL())
+	defer cs.Close()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"tag": "twelve bytes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	corr, _ := res.Meta[fanout.MetaKey].(string)
+	delete(res.Meta, fanout.MetaKey)
+	if len(res.Meta) == 0 {
+		res.Meta = nil
+	}
+	wantOut, _ := json.Marshal(res)
+	wantIn := len(`{"tag":"twelve bytes"}`)
+
+	events, err := a.client.ListEvents(context.Background(), &auditv1.ListEventsRequest{CorrelationId: corr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended *auditv1.Event
+	for _, e := range events.GetEvents() {
+		if e.GetEventType() == auditv1.EventType_EVENT_TYPE_TOOL_CALL_STARTED && e.GetBytesIn() != uint64(wantIn) {
+			t.Errorf("audit bytes_in %d, want %d", e.GetBytesIn(), wantIn)
+		}
+		if e.GetEventType() == auditv1.EventType_EVENT_TYPE_TOOL_CALL_COMPLETED {
+			ended = e
+		}
+	}
+	if ended == nil || ended.GetBytesOut() != uint64(len(wantOut)) {
+		t.Fatalf("audit end event %v, want bytes_out %d (%s)", ended, len(wantOut), wantOut)
+	}
+	for g.TelemetryPending() > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	conn, err := grpc.NewClient(tel.svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	calls, err := telemetryv1.NewTelemetryServiceClient(conn).ListToolCalls(context.Background(), &telemetryv1.ListToolCallsRequest{CorrelationId: corr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls.GetCalls()) != 1 || calls.GetCalls()[0].GetBytesOut() != uint64(len(wantOut)) || calls.GetCalls()[0].GetBytesIn() != uint64(wantIn) {
+		t.Fatalf("telemetry records %v, want one with bytes_in %d, bytes_out %d", calls.GetCalls(), wantIn, len(wantOut))
 	}
 }

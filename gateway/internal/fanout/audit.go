@@ -83,6 +83,7 @@ func (a *Audit) toolCall(ctx context.Context, session string, p *mcp.CallToolPar
 	if err := a.record(ctx, start); err != nil {
 		return nil, err
 	}
+	ctx = withSizeMemo(ctx) // telemetry, inside, measures the result once for both
 	began := time.Now()
 	res, err := forward(ctx)
 	end := &auditv1.Event{SessionId: session, CorrelationId: corr, Tool: p.Name,
@@ -99,11 +100,7 @@ func (a *Audit) toolCall(ctx context.Context, session string, p *mcp.CallToolPar
 	default:
 		end.EventType = auditv1.EventType_EVENT_TYPE_TOOL_CALL_COMPLETED
 	}
-	if result != nil {
-		if b, merr := json.Marshal(result); merr == nil {
-			end.BytesOut = uint64(len(b))
-		}
-	}
+	end.BytesOut = resultSize(ctx, result)
 	if aerr := a.recordEnd(ctx, end); aerr != nil {
 		// The call ran, but a reply the log does not hold must not reach the agent.
 		return nil, aerr

@@ -2,7 +2,6 @@ package fanout
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -109,11 +108,7 @@ func (t *Telemetry) Around(ctx context.Context, ss *mcp.ServerSession, method st
 	case result != nil && result.IsError:
 		call.Status = telemetryv1.CallStatus_CALL_STATUS_ERROR
 	}
-	if result != nil {
-		if b, merr := json.Marshal(result); merr == nil {
-			call.BytesOut = uint64(len(b))
-		}
-	}
+	call.BytesOut = resultSize(ctx, result)
 	t.enqueue(call)
 	return res, err
 }
