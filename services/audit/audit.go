@@ -57,7 +57,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (REST, /metrics, /healthz, /readyz, /openapi.json)")
 	fs.IntVar(&c.MaxArgumentsBytes, "max-arguments-bytes", c.MaxArgumentsBytes, "largest encoded arguments of one event")
-	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "appends that may wait for the writer before RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "requests (an Append or an AppendBatch) that may wait for the writer before RESOURCE_EXHAUSTED")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for in-flight requests")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often value-log garbage collection runs")
 }
@@ -118,7 +118,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	meter := srv.Telemetry().MeterProvider.Meter("github.com/osirisplane/osiris/services/audit")
-	batches, err := meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("events committed per synced write"),
+	batches, err := meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("requests (an Append or an AppendBatch) applied per writer batch"),
 		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
 	if err != nil {
 		db.Close()
@@ -148,7 +148,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 func (s *Service) observe(meter metric.Meter) error {
-	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("appends waiting for the writer"))
+	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("requests (an Append or an AppendBatch) waiting for the writer"))
 	if err != nil {
 		return err
 	}
