@@ -1,17 +1,27 @@
 // Package badgerdb opens the embedded Badger store of a service with the settings every
 // service shares: no conflict detection (there is one writer), measured memory sizes, a slog
 // logger, an exclusive directory lock with a clear error, periodic value-log garbage
-// collection, and durability through Sync.
+// collection, and durability.
 //
-// Commits do not sync (SyncWrites is off): each service's single writer calls Sync once for
-// every group of committed batches before it acknowledges them (package writer), so one fsync
-// serves many calls and overlaps the next batch's work. Sync is Badger's DB.Sync plus an fsync
-// of each WAL and value-log file that rotated since the last Sync: DB.Sync covers only the
-// active memtable's WAL and value log, and with SyncWrites off Badger does not sync a WAL or
-// value log when it rotates to a new one, so a batch committed just before a rotation would
-// otherwise be acknowledged unsynced. Badger numbers these files in increasing order (000001.mem)
-// and the newest is the active one. On Linux, fsync through any descriptor writes back the
-// file's dirty pages, including those written through Badger's memory maps.
+// Durability: SyncWrites is on, so no commit returns before its bytes are fsynced. Badger's
+// write goroutine writes each commit's values to the value log and msyncs that file (value.go
+// write, deferred Sync; a value log that fills up is synced by doneWriting before the next
+// one is created), then writes the commit to the active memtable's WAL and msyncs it
+// (writeToLSM, SyncWAL) before it answers. A memtable rotates only between two commits
+// (ensureRoomForWrite runs before each), so the WAL a commit lands in is the one synced for
+// it; the commit before a rotation was synced when it was written. Each service's writer
+// applies a whole drained batch as one transaction (group commit), so one fsync still serves
+// many calls. An earlier design synced behind the commits and had to track rotated files; a
+// rotation between its listing and the sync let an acknowledgement precede the fsync
+// (TestNoAcknowledgedByteLeftUnsynced), and SyncWrites measured no slower.
+//
+// What SyncWrites leaves out is the directory: a new WAL or value-log file is created with a
+// size (ristretto's OpenMmapFile skips its directory sync then), so its name may not survive a
+// power loss. Sync closes that gap: the writer calls it after each batch, and it fsyncs the
+// directory when a WAL or value-log file appeared since the last time (one ReadDir otherwise).
+// Badger itself logs, but does not return, a failed fsync of the active value log; values
+// under the value threshold (1 MiB by default) live in the WAL, whose failed fsync fails the
+// commit.
 package badgerdb
 
 import (
@@ -21,7 +31,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +49,9 @@ type Options struct {
 	BlockCacheSize int64
 	// IndexCacheSize caches table indexes. Default 16 MiB.
 	IndexCacheSize int64
+	// ValueLogFileSize is the size at which a value-log file is closed and the next created.
+	// Default Badger's (1 GiB), which the file may reach in sparse size before it fills.
+	ValueLogFileSize int64
 	// InMemory keeps everything in memory (for unit tests of store packages only).
 	InMemory bool
 }
@@ -58,12 +70,13 @@ type DB struct {
 	*badger.DB
 	dir  string // "" in memory
 	lock *os.File
-	// synced holds, per file kind, the newest file number at the last Sync (owned by Sync).
-	synced map[string]uint64
+	// newest is the newest WAL or value-log file name at the last directory sync (owned by Sync).
+	newest map[string]string
 	log    *slog.Logger
 }
 
-// Open opens (creating if needed) the store in dir. Commits are made durable by Sync.
+// Open opens (creating if needed) the store in dir. Every commit is durable when it returns;
+// call Sync after commits to make new files' names durable too.
 func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 	if dir == "" && !o.InMemory {
 		return nil, errors.New("data dir is empty")
@@ -78,16 +91,22 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 			return nil, err
 		}
 	}
+	memTable := orDefault(o.MemTableSize, DefaultMemTableSize)
 	opts := badger.DefaultOptions(dir).
 		WithInMemory(o.InMemory).
-		WithSyncWrites(false).
+		WithSyncWrites(true).
 		WithDetectConflicts(false).
-		WithMemTableSize(orDefault(o.MemTableSize, DefaultMemTableSize)).
+		WithMemTableSize(memTable).
+		// Badger refuses a value threshold above its largest batch (15% of a memtable).
+		WithValueThreshold(min(1<<20, memTable*15/100)).
 		WithNumMemtables(int(orDefault(int64(o.NumMemtables), DefaultNumMemtables))).
 		WithBlockCacheSize(orDefault(o.BlockCacheSize, DefaultBlockCacheSize)).
 		WithIndexCacheSize(orDefault(o.IndexCacheSize, DefaultIndexCacheSize)).
 		WithNumCompactors(2).
 		WithLogger(logger{log})
+	if o.ValueLogFileSize > 0 {
+		opts = opts.WithValueLogFileSize(o.ValueLogFileSize)
+	}
 	if o.InMemory {
 		opts = opts.WithDir("").WithValueDir("")
 		dir = ""
@@ -97,72 +116,56 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 		unlock(lock)
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
-	return &DB{DB: db, dir: dir, lock: lock, log: log, synced: map[string]uint64{}}, nil
+	return &DB{DB: db, dir: dir, lock: lock, log: log, newest: map[string]string{}}, nil
 }
 
-// Sync makes every committed write durable (see the package comment). It is called by one
-// goroutine at a time (the writer's syncer).
+// testHookSync runs at the start of Sync: after a batch committed, before its callers hear.
+var testHookSync func()
+
+// Sync makes the names of WAL and value-log files created since the last Sync durable (see
+// the package comment; the commits themselves are synced by Badger). The writer calls it
+// after each batch, before it answers; one goroutine at a time.
 func (d *DB) Sync() error {
 	if d.dir == "" {
 		return nil // in memory
 	}
-	// List before syncing: a file that rotates after the listing is still the newest in it,
-	// and DB.Sync below syncs it.
+	if testHookSync != nil {
+		testHookSync()
+	}
 	entries, err := os.ReadDir(d.dir)
 	if err != nil {
 		return fmt.Errorf("list data dir for sync: %w", err)
 	}
-	if err := d.DB.Sync(); err != nil {
-		return err
-	}
+	grown := false
 	for _, ext := range []string{".mem", ".vlog"} {
-		files := numbered(entries, ext)
-		newest := uint64(0)
-		for fid := range files {
-			newest = max(newest, fid)
-		}
-		// Files from the one that was newest at the last sync up to (not including) the newest
-		// now have rotated since: they may hold committed writes that nothing synced.
-		for fid, name := range files {
-			if last := d.synced[ext]; last != 0 && fid >= last && fid < newest {
-				if err := fsync(filepath.Join(d.dir, name)); err != nil {
-					return err
-				}
+		newest := ""
+		for _, e := range entries {
+			// Names are zero-padded numbers of one width per kind, so they sort by number.
+			if strings.HasSuffix(e.Name(), ext) && e.Name() > newest {
+				newest = e.Name()
 			}
 		}
-		d.synced[ext] = newest
+		if newest != d.newest[ext] {
+			grown = true
+			d.newest[ext] = newest
+		}
+	}
+	if !grown {
+		return nil
+	}
+	if err := fsync(d.dir); err != nil {
+		return fmt.Errorf("sync data dir: %w", err)
 	}
 	return nil
-}
-
-// numbered maps the file numbers of the files with the extension to their names.
-func numbered(entries []os.DirEntry, ext string) map[uint64]string {
-	files := map[uint64]string{}
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ext)
-		if !ok {
-			continue
-		}
-		if fid, err := strconv.ParseUint(name, 10, 32); err == nil {
-			files[fid] = e.Name()
-		}
-	}
-	return files
 }
 
 func fsync(path string) error {
 	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // flushed to a table and removed since the listing: nothing left to sync
-	}
 	if err != nil {
-		return fmt.Errorf("open %s for sync: %w", path, err)
+		return err
 	}
 	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return nil
+	return f.Sync()
 }
 
 // Close closes the store and releases the directory lock.

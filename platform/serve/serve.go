@@ -59,8 +59,12 @@ type Server struct {
 	grpc      *grpc.Server
 	health    *health.Server
 	telemetry *Telemetry
-	ready     atomic.Bool
+	ready     atomic.Bool // serving and not degraded; read by /readyz
 	draining  chan struct{}
+
+	stateMu  sync.Mutex // guards serving and degraded, and orders readiness updates
+	serving  bool
+	degraded string
 }
 
 // New binds both listeners (so a bad or busy address fails at start-up, and port 0 is known
@@ -171,8 +175,7 @@ func (s *Server) Serve(ctx context.Context, gateway RegisterGateway, background 
 	}
 	go func() { errc <- httpSrv.Serve(s.httpLis) }()
 
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.ready.Store(true)
+	s.setServing(true)
 	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
 
 	var serveErr error
@@ -186,7 +189,7 @@ func (s *Server) Serve(ctx context.Context, gateway RegisterGateway, background 
 }
 
 func (s *Server) shutdown(httpSrv *http.Server) {
-	s.ready.Store(false)
+	s.setServing(false)
 	s.health.Shutdown()
 	close(s.draining)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -205,6 +208,35 @@ func (s *Server) shutdown(httpSrv *http.Server) {
 		<-stopped
 	}
 	s.log.Info("stopped serving")
+}
+
+// SetDegraded makes the service report not ready (/readyz and the gRPC health service) for
+// reason while it is not empty, for example while the disk is almost full, and ready again
+// when it is called with "" (if the service is still serving).
+func (s *Server) SetDegraded(reason string) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	s.degraded = reason
+	s.updateReady()
+}
+
+func (s *Server) setServing(on bool) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	s.serving = on
+	s.updateReady()
+}
+
+// updateReady publishes serving && !degraded (stateMu held). After health.Shutdown the
+// health server ignores updates and stays NOT_SERVING.
+func (s *Server) updateReady() {
+	ok := s.serving && s.degraded == ""
+	s.ready.Store(ok)
+	status := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		status = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", status)
 }
 
 // Close flushes and stops the telemetry providers, and releases the listeners if Serve never

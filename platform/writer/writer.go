@@ -6,17 +6,19 @@
 // a sync is shared by all the calls waiting on it, and because only one goroutine ever writes,
 // read-modify-write sequences (hash chains, counters, compare-and-set) need no locks.
 //
-// With Config.Sync set, committing and syncing are split: the writer commits each batch
-// without waiting for the disk, and a second goroutine calls Sync and then acknowledges every
-// batch committed before that Sync began. The fsync of one batch then overlaps the work of the
-// next, and one fsync covers every batch that committed while the previous one ran. Later
-// batches still see earlier ones (they are committed), so read-modify-write stays correct; what
-// waits for the disk is only the acknowledgement. If Sync ever fails, the queue stops for good:
-// the state on disk is unknown, and the service must be restarted to recover from its log.
+// Config.Sync, when set, runs after each batch is applied and before any of its callers hear
+// (the store's commits are synced as they are made; Sync covers what a commit leaves out, such
+// as a new file's name in its directory). If Sync ever fails, the queue stops for good: the
+// state on disk is unknown, and the service must be restarted to recover from its log.
+//
+// Config.Admit, when set, is asked before each batch; an error refuses the whole batch (the
+// free-space guard uses it to refuse writes on an almost full disk).
 //
 // The queue is bounded. When it is full Submit fails at once with an error wrapping
-// apierr.ErrResourceExhausted instead of building an unbounded backlog. Close stops intake,
-// applies and syncs everything already queued, and returns when both goroutines have exited.
+// apierr.ErrResourceExhausted instead of building an unbounded backlog. Close stops intake
+// and applies everything already queued; if its context ends first, what is still queued is
+// answered with ErrClosed. Either way Close returns only once the writer goroutine has exited,
+// so the store can be closed after it without a write still running.
 package writer
 
 import (
@@ -44,9 +46,6 @@ var ErrClosed = fmt.Errorf("writer is shutting down: %w", apierr.ErrUnavailable)
 // ErrBroken wraps the Sync error that stopped the queue; every later Submit returns it.
 var ErrBroken = fmt.Errorf("store sync failed; restart the service: %w", apierr.ErrUnavailable)
 
-// syncDepth bounds how many committed batches may wait for a Sync before the writer waits.
-const syncDepth = 64
-
 // Result is the outcome of one item of a batch.
 type Result[R any] struct {
 	Value R
@@ -66,20 +65,16 @@ type Config struct {
 	MaxBatch int
 	// Observe, when set, is called by the writer goroutine after each batch with its size.
 	Observe func(batchSize int)
-	// Sync, when set, makes the store durable; acknowledgements wait for it (see the package
-	// comment). Without it, the apply function must make each batch durable itself.
+	// Sync, when set, runs after each applied batch, before its callers hear. An error fails
+	// the batch and stops the queue for good (ErrBroken).
 	Sync func() error
+	// Admit, when set, runs before each batch; an error refuses every item of the batch.
+	Admit func() error
 }
 
 type request[T, R any] struct {
 	item T
 	done chan Result[R] // buffered, so the writer never blocks on a caller that has gone
-}
-
-// committed is a batch that is applied and waits for a Sync before its callers hear.
-type committed[T, R any] struct {
-	reqs    []request[T, R]
-	results []Result[R]
 }
 
 // Queue is a bounded single-writer queue. Create it with New; it is safe for concurrent use.
@@ -88,14 +83,16 @@ type Queue[T, R any] struct {
 	maxBatch int
 	observe  func(int)
 	sync     func() error
+	admit    func() error
 
 	mu     sync.RWMutex // guards closed against sends on a closed channel
 	closed bool
 	in     chan request[T, R]
-	broken atomic.Pointer[error] // set once, by the syncer, when Sync fails
+	broken atomic.Pointer[error] // set once, by the writer, when Sync fails
 
-	toSync  chan committed[T, R]
-	stopped chan struct{}
+	abandon     chan struct{} // closed by Close at its deadline: answer the rest with ErrClosed
+	abandonOnce sync.Once
+	stopped     chan struct{}
 }
 
 // New starts the writer goroutine. Call Close to stop it.
@@ -111,17 +108,12 @@ func New[T, R any](cfg Config, apply ApplyFunc[T, R]) *Queue[T, R] {
 		maxBatch: cfg.MaxBatch,
 		observe:  cfg.Observe,
 		sync:     cfg.Sync,
+		admit:    cfg.Admit,
 		in:       make(chan request[T, R], cfg.Depth),
+		abandon:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
-	if q.sync == nil {
-		go func() { q.run(); close(q.stopped) }()
-		return q
-	}
-	q.toSync = make(chan committed[T, R], syncDepth)
-	synced := make(chan struct{})
-	go func() { q.run(); close(q.toSync); <-synced; close(q.stopped) }()
-	go func() { q.syncLoop(); close(synced) }()
+	go func() { q.run(); close(q.stopped) }()
 	return q
 }
 
@@ -160,7 +152,9 @@ func (q *Queue[T, R]) Submit(ctx context.Context, item T) (R, error) {
 // Len is how many items wait for the writer now.
 func (q *Queue[T, R]) Len() int { return len(q.in) }
 
-// Close stops intake, applies what is queued and waits for the writer to exit, or for ctx.
+// Close stops intake and applies what is queued. If ctx ends first, the items still queued
+// are answered with ErrClosed and Close waits for the batch being applied to finish: it never
+// returns while the writer goroutine can still touch the store.
 func (q *Queue[T, R]) Close(ctx context.Context) error {
 	q.mu.Lock()
 	if !q.closed {
@@ -172,15 +166,18 @@ func (q *Queue[T, R]) Close(ctx context.Context) error {
 	case <-q.stopped:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("writer did not drain in time (%d items left): %w", len(q.in), ctx.Err())
 	}
+	left := len(q.in)
+	q.abandonOnce.Do(func() { close(q.abandon) })
+	<-q.stopped
+	return fmt.Errorf("writer did not drain in time; %d queued items were answered %q: %w", left, ErrClosed, ctx.Err())
 }
 
 func (q *Queue[T, R]) run() {
 	items := make([]T, 0, q.maxBatch)
+	reqs := make([]request[T, R], 0, q.maxBatch)
 	for first := range q.in {
-		// A fresh slice per batch: with a syncer, the batch outlives this iteration.
-		reqs := append(make([]request[T, R], 0, min(len(q.in)+1, q.maxBatch)), first)
+		reqs = append(reqs[:0], first)
 	drain:
 		for len(reqs) < q.maxBatch {
 			select {
@@ -199,55 +196,41 @@ func (q *Queue[T, R]) run() {
 		}
 		q.finish(reqs, items)
 		clear(items) // drop references so the garbage collector can take the items
+		clear(reqs)
 	}
 }
 
 func (q *Queue[T, R]) finish(reqs []request[T, R], items []T) {
-	if q.observe != nil {
-		q.observe(len(items))
+	select {
+	case <-q.abandon:
+		answer(reqs, nil, ErrClosed)
+		return
+	default:
 	}
 	if err := q.broken.Load(); err != nil {
 		answer(reqs, nil, *err)
 		return
 	}
+	if q.admit != nil {
+		if err := q.admit(); err != nil {
+			answer(reqs, nil, err)
+			return
+		}
+	}
+	if q.observe != nil {
+		q.observe(len(items))
+	}
 	results, err := q.apply(items)
 	if err == nil && len(results) != len(items) {
 		err = errors.New("writer: apply returned the wrong number of results")
 	}
-	if err != nil || q.sync == nil {
-		answer(reqs, results, err)
-		return
-	}
-	q.toSync <- committed[T, R]{reqs: reqs, results: results}
-}
-
-// syncLoop takes every committed batch waiting, syncs once, then answers them all.
-func (q *Queue[T, R]) syncLoop() {
-	for first := range q.toSync {
-		group := []committed[T, R]{first}
-	drain:
-		for {
-			select {
-			case c, ok := <-q.toSync:
-				if !ok {
-					break drain
-				}
-				group = append(group, c)
-			default:
-				break drain
-			}
-		}
-		var err error
-		if prev := q.broken.Load(); prev != nil {
-			err = *prev
-		} else if serr := q.sync(); serr != nil {
+	if err == nil && q.sync != nil {
+		if serr := q.sync(); serr != nil {
 			err = fmt.Errorf("%w: %v", ErrBroken, serr)
 			q.broken.Store(&err)
 		}
-		for _, c := range group {
-			answer(c.reqs, c.results, err)
-		}
 	}
+	answer(reqs, results, err)
 }
 
 func answer[T, R any](reqs []request[T, R], results []Result[R], err error) {

@@ -15,9 +15,7 @@ import (
 
 	"github.com/osirisplane/osiris/api/openapi"
 	cachev1 "github.com/osirisplane/osiris/api/osiris/cache/v1"
-	"github.com/osirisplane/osiris/platform/badgerdb"
-	"github.com/osirisplane/osiris/platform/serve"
-	"github.com/osirisplane/osiris/platform/writer"
+	"github.com/osirisplane/osiris/platform/lifecycle"
 	"github.com/osirisplane/osiris/services/cache/internal/entrycache"
 	"github.com/osirisplane/osiris/services/cache/internal/grpcapi"
 )
@@ -41,9 +39,7 @@ const (
 
 // Config is everything the service can be told at start-up.
 type Config struct {
-	DataDir         string
-	GRPCAddr        string
-	HTTPAddr        string
+	lifecycle.Settings
 	DefaultTTL      time.Duration
 	MaxTTL          time.Duration
 	MaxEntries      int
@@ -51,9 +47,6 @@ type Config struct {
 	MaxValueBytes   int
 	MaxPendingBytes int64
 	ExpiryInterval  time.Duration
-	QueueDepth      int
-	ShutdownTimeout time.Duration
-	GCInterval      time.Duration
 	// Now is the wall clock (tests); time.Now when nil. Expiry uses max(Now, the persisted
 	// high-water time), so it never goes back.
 	Now func() time.Time
@@ -62,9 +55,7 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `osiris-cache`.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:         "./data/cache",
-		GRPCAddr:        "127.0.0.1:7104",
-		HTTPAddr:        "127.0.0.1:8104",
+		Settings:        lifecycle.Defaults("./data/cache", "127.0.0.1:7104", "127.0.0.1:8104"),
 		DefaultTTL:      entrycache.DefaultTTL,
 		MaxTTL:          entrycache.DefaultMaxTTL,
 		MaxEntries:      entrycache.DefaultMaxEntries,
@@ -72,9 +63,6 @@ func DefaultConfig() Config {
 		MaxValueBytes:   entrycache.DefaultMaxValueBytes,
 		MaxPendingBytes: entrycache.DefaultMaxPendingBytes,
 		ExpiryInterval:  entrycache.DefaultExpiryInterval,
-		QueueDepth:      writer.DefaultDepth,
-		ShutdownTimeout: serve.DefaultShutdownTimeout,
-		GCInterval:      5 * time.Minute,
 	}
 }
 
@@ -94,11 +82,12 @@ func (c *Config) ApplyLegacyEnv(lookup func(string) (string, bool)) error {
 	return nil
 }
 
+// queueUnit is what one writer item is.
+const queueUnit = "writes"
+
 // RegisterFlags declares the service's flags on fs, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the Badger store")
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (REST, /metrics, /healthz, /readyz, /openapi.json)")
+	c.Settings.RegisterFlags(fs, queueUnit)
 	fs.DurationVar(&c.DefaultTTL, "default-ttl", c.DefaultTTL, "TTL of a Put that gives none (also "+LegacyTTLEnv+", in hours)")
 	fs.DurationVar(&c.MaxTTL, "max-ttl", c.MaxTTL, "longest TTL a Put may ask for")
 	fs.IntVar(&c.MaxEntries, "max-entries", c.MaxEntries, "most entries stored; more evict the least recently used")
@@ -106,18 +95,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxValueBytes, "max-value-bytes", c.MaxValueBytes, "largest value of one entry")
 	fs.Int64Var(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "value bytes of Puts that may wait for the writer before RESOURCE_EXHAUSTED")
 	fs.DurationVar(&c.ExpiryInterval, "expiry-interval", c.ExpiryInterval, "how often expired entries are removed in the background")
-	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "writes that may wait for the writer before RESOURCE_EXHAUSTED")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for in-flight requests")
-	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often value-log garbage collection runs")
 }
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	if err := c.Settings.Validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.DataDir == "":
-		return errors.New("--data-dir is required")
-	case c.GRPCAddr == "" || c.HTTPAddr == "":
-		return errors.New("--grpc-addr and --http-addr are required")
 	case c.MaxTTL <= 0 || c.MaxTTL > maxTTLLimit:
 		return fmt.Errorf("--max-ttl must be positive and at most %v, got %v", maxTTLLimit, c.MaxTTL)
 	case c.DefaultTTL <= 0 || c.DefaultTTL > c.MaxTTL:
@@ -132,12 +117,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-pending-bytes (%d) must be at least --max-value-bytes (%d)", c.MaxPendingBytes, c.MaxValueBytes)
 	case c.ExpiryInterval <= 0:
 		return errors.New("--expiry-interval must be positive")
-	case c.QueueDepth < 1 || c.QueueDepth > 1<<20:
-		return fmt.Errorf("--queue-depth must be between 1 and %d, got %d", 1<<20, c.QueueDepth)
-	case c.ShutdownTimeout <= 0:
-		return errors.New("--shutdown-timeout must be positive")
-	case c.GCInterval <= 0:
-		return errors.New("--gc-interval must be positive")
 	}
 	return nil
 }
@@ -145,9 +124,7 @@ func (c Config) Validate() error {
 // Service is a running cache service.
 type Service struct {
 	cfg   Config
-	log   *slog.Logger
-	srv   *serve.Server
-	db    *badgerdb.DB
+	lc    *lifecycle.Service
 	cache *entrycache.Cache
 }
 
@@ -161,56 +138,39 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := serve.New(serve.Config{
-		Service:         "cache",
-		GRPCAddr:        cfg.GRPCAddr,
-		HTTPAddr:        cfg.HTTPAddr,
-		OpenAPI:         doc,
-		MaxRecvBytes:    cfg.MaxValueBytes + requestOverhead,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger:          log,
+	lc, err := lifecycle.New(lifecycle.Spec{
+		Name:         "cache",
+		Settings:     cfg.Settings,
+		OpenAPI:      doc,
+		MaxRecvBytes: cfg.MaxValueBytes + requestOverhead,
+		QueueUnit:    queueUnit,
+		Logger:       log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	db, err := badgerdb.Open(cfg.DataDir, badgerdb.Options{}, log)
-	if err != nil {
-		srv.Close(context.Background())
-		return nil, err
-	}
-	s := &Service{cfg: cfg, log: log.With("service", "cache"), srv: srv, db: db}
+	s := &Service{cfg: cfg, lc: lc}
 	if err := s.open(); err != nil {
-		db.Close()
-		srv.Close(context.Background())
-		return nil, err
+		return nil, errors.Join(err, lc.Close())
 	}
-	cachev1.RegisterCacheServiceServer(srv.GRPC(), grpcapi.New(s.cache))
+	cachev1.RegisterCacheServiceServer(lc.Server().GRPC(), grpcapi.New(s.cache))
 	return s, nil
 }
 
 // GRPCAddr is the bound gRPC address.
-func (s *Service) GRPCAddr() string { return s.srv.GRPCAddr() }
+func (s *Service) GRPCAddr() string { return s.lc.GRPCAddr() }
 
 // HTTPAddr is the bound HTTP address.
-func (s *Service) HTTPAddr() string { return s.srv.HTTPAddr() }
+func (s *Service) HTTPAddr() string { return s.lc.HTTPAddr() }
 
 // Run serves until ctx ends, then shuts down in order: servers, writer (drained), store.
 func (s *Service) Run(ctx context.Context) error {
-	gc := func(ctx context.Context) { s.db.CollectGarbage(ctx, s.cfg.GCInterval, 0.5) }
-	return errors.Join(s.srv.Serve(ctx, cachev1.RegisterCacheServiceHandler, gc), s.Close())
+	return s.lc.Run(ctx, cachev1.RegisterCacheServiceHandler)
 }
 
 // Close persists recency and counters, drains the writer, closes the store and the
 // telemetry providers.
-func (s *Service) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	err := errors.Join(s.cache.Close(ctx), s.srv.Close(ctx))
-	if err == nil {
-		s.log.Info("stopped; store closed")
-	}
-	return err
-}
+func (s *Service) Close() error { return s.lc.Close() }
 
 // Run is New followed by Service.Run: the whole life of the service.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {

@@ -5,24 +5,18 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/osirisplane/osiris/platform/writer"
+	"github.com/osirisplane/osiris/platform/lifecycle"
 	"github.com/osirisplane/osiris/services/cache/internal/badgerstore"
 	"github.com/osirisplane/osiris/services/cache/internal/entrycache"
 )
 
 // open builds the entry cache on the store and registers its instruments.
 func (s *Service) open() error {
-	meter := s.srv.Telemetry().MeterProvider.Meter("github.com/osirisplane/osiris/services/cache")
-	batches, err := meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("writes committed per synced batch"),
-		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
-	if err != nil {
-		return err
-	}
 	// The instruments read s.cache only when collected, which starts after New returns.
-	if err := s.observe(meter); err != nil {
+	if err := s.observe(s.lc.Meter()); err != nil {
 		return err
 	}
-	c, err := entrycache.Open(badgerstore.New(s.db), entrycache.Config{
+	c, err := entrycache.Open(badgerstore.New(s.lc.DB()), entrycache.Config{
 		MaxValueBytes:   s.cfg.MaxValueBytes,
 		MaxEntries:      s.cfg.MaxEntries,
 		MaxBytes:        s.cfg.MaxBytes,
@@ -30,26 +24,20 @@ func (s *Service) open() error {
 		DefaultTTL:      s.cfg.DefaultTTL,
 		MaxTTL:          s.cfg.MaxTTL,
 		ExpiryInterval:  s.cfg.ExpiryInterval,
-		Queue: writer.Config{
-			Depth:   s.cfg.QueueDepth,
-			Observe: func(n int) { batches.Record(context.Background(), int64(n)) },
-		},
-		Now: s.cfg.Now,
-		Log: s.log,
+		Queue:           s.lc.Queue(),
+		Now:             s.cfg.Now,
+		Log:             s.lc.Log(),
 	})
 	if err != nil {
 		return err
 	}
 	s.cache = c
+	s.lc.Attach(lifecycle.Domain{Close: c.Close, QueueLen: c.QueueLen})
 	return nil
 }
 
-// observe exports the queue depth and the cache's statistics.
+// observe exports the cache's statistics.
 func (s *Service) observe(meter metric.Meter) error {
-	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("writes waiting for the writer"))
-	if err != nil {
-		return err
-	}
 	entries, err := meter.Int64ObservableGauge("osiris.cache.entries", metric.WithDescription("entries stored"))
 	if err != nil {
 		return err
@@ -68,7 +56,6 @@ func (s *Service) observe(meter metric.Meter) error {
 	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := s.cache.Stats()
-		o.ObserveInt64(depth, int64(s.cache.QueueLen()))
 		o.ObserveInt64(entries, int64(st.Entries))
 		o.ObserveInt64(size, int64(st.Bytes))
 		o.ObserveInt64(counters["hits"], int64(st.Hits))
@@ -76,6 +63,6 @@ func (s *Service) observe(meter metric.Meter) error {
 		o.ObserveInt64(counters["evictions"], int64(st.Evictions))
 		o.ObserveInt64(counters["expirations"], int64(st.Expirations))
 		return nil
-	}, depth, entries, size, counters["hits"], counters["misses"], counters["evictions"], counters["expirations"])
+	}, entries, size, counters["hits"], counters["misses"], counters["evictions"], counters["expirations"])
 	return err
 }

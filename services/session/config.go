@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/osirisplane/osiris/platform/badgerdb"
-	"github.com/osirisplane/osiris/platform/serve"
-	"github.com/osirisplane/osiris/platform/writer"
+	"github.com/osirisplane/osiris/platform/lifecycle"
 	"github.com/osirisplane/osiris/services/session/internal/auditsink"
 	"github.com/osirisplane/osiris/services/session/internal/sessions"
 )
@@ -28,12 +26,7 @@ const (
 
 // Config is everything the service can be told at start-up.
 type Config struct {
-	DataDir           string
-	GRPCAddr          string
-	HTTPAddr          string
-	QueueDepth        int
-	ShutdownTimeout   time.Duration
-	GCInterval        time.Duration
+	lifecycle.Settings
 	IdleTTL           time.Duration
 	IdleTTLLimit      time.Duration
 	MaxTTL            time.Duration
@@ -50,19 +43,12 @@ type Config struct {
 	AuditTimeout time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
-	// Store sizes Badger's memory; the zero value gives platform/badgerdb's defaults.
-	Store badgerdb.Options
 }
 
 // DefaultConfig is the configuration of a plain `osiris-session`.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:           "./data/session",
-		GRPCAddr:          "127.0.0.1:7103",
-		HTTPAddr:          "127.0.0.1:8103",
-		QueueDepth:        writer.DefaultDepth,
-		ShutdownTimeout:   serve.DefaultShutdownTimeout,
-		GCInterval:        5 * time.Minute,
+		Settings:          lifecycle.Defaults("./data/session", "127.0.0.1:7103", "127.0.0.1:8103"),
 		IdleTTL:           sessions.DefaultIdleTTL,
 		IdleTTLLimit:      sessions.DefaultIdleTTLLimit,
 		MaxTTL:            sessions.DefaultMaxTTL,
@@ -80,12 +66,7 @@ func DefaultConfig() Config {
 
 // RegisterFlags declares the service's flags on fs, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the Badger store")
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (REST, /metrics, /healthz, /readyz, /openapi.json)")
-	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "writes that may wait for the writer before RESOURCE_EXHAUSTED")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for in-flight requests")
-	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often value-log garbage collection runs")
+	c.Settings.RegisterFlags(fs, "writes")
 	fs.DurationVar(&c.IdleTTL, "idle-ttl", c.IdleTTL, "idle time to live of a session that does not ask for one; any use renews it")
 	fs.DurationVar(&c.IdleTTLLimit, "idle-ttl-limit", c.IdleTTLLimit, "longest idle TTL a session may ask for")
 	fs.DurationVar(&c.MaxTTL, "max-ttl", c.MaxTTL, "absolute time to live of a session that does not ask for one")
@@ -118,15 +99,10 @@ func (c Config) Validate() error {
 		}
 		return nil
 	}
+	if err := c.Settings.Validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.DataDir == "":
-		return errors.New("--data-dir is required")
-	case c.GRPCAddr == "" || c.HTTPAddr == "":
-		return errors.New("--grpc-addr and --http-addr are required")
-	case c.ShutdownTimeout <= 0:
-		return errors.New("--shutdown-timeout must be positive")
-	case c.GCInterval <= 0:
-		return errors.New("--gc-interval must be positive")
 	case c.SweepInterval <= 0:
 		return errors.New("--sweep-interval must be positive")
 	case c.ClosedRetention < sessions.MinTTL:
@@ -135,7 +111,6 @@ func (c Config) Validate() error {
 		return errors.New("--audit-timeout must be positive")
 	}
 	for _, err := range []error{
-		between("queue-depth", c.QueueDepth, 1, maxQueue),
 		between("max-sessions", c.MaxSessions, 1, maxSessionLimit),
 		between("max-keys-per-session", c.MaxKeysPerSession, 1, maxKeysLimit),
 		between("max-value-bytes", c.MaxValueBytes, minValueBytes, maxValueBytes),

@@ -11,7 +11,7 @@ import (
 // it owned.
 func (s *Service) CountKeys(prefix []byte) (int, error) {
 	n := 0
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.lc.DB().View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false
 		opts.Prefix = prefix

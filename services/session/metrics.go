@@ -8,10 +8,8 @@ import (
 	"github.com/osirisplane/osiris/services/session/internal/sessions"
 )
 
-// metrics are the service's own instruments (on its /metrics, as osiris_session_… and
-// osiris_writer_…).
+// metrics are the service's own instruments (on its /metrics, as osiris_session_…).
 type metrics struct {
-	batches      metric.Int64Histogram
 	auditDropped metric.Int64Counter
 	expired      metric.Int64Counter
 	retired      metric.Int64Counter
@@ -21,10 +19,6 @@ type metrics struct {
 func newMetrics(meter metric.Meter) (*metrics, error) {
 	var m metrics
 	var err error
-	if m.batches, err = meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("writes committed per synced batch"),
-		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)); err != nil {
-		return nil, err
-	}
 	if m.auditDropped, err = meter.Int64Counter("osiris.session.audit_dropped",
 		metric.WithDescription("session lifecycle events not delivered to the audit service, by reason")); err != nil {
 		return nil, err
@@ -50,18 +44,13 @@ func (m *metrics) sweep(r sessions.SweepReport) {
 }
 
 func (m *metrics) observe(meter metric.Meter, k *sessions.Keeper) error {
-	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("writes waiting for the writer"))
-	if err != nil {
-		return err
-	}
 	stored, err := meter.Int64ObservableGauge("osiris.session.stored", metric.WithDescription("sessions stored: open, or closed within retention"))
 	if err != nil {
 		return err
 	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(depth, int64(k.QueueLen()))
 		o.ObserveInt64(stored, k.Stored())
 		return nil
-	}, depth, stored)
+	}, stored)
 	return err
 }

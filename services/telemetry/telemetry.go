@@ -11,13 +11,9 @@ import (
 	"log/slog"
 	"time"
 
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/osirisplane/osiris/api/openapi"
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
-	"github.com/osirisplane/osiris/platform/badgerdb"
-	"github.com/osirisplane/osiris/platform/serve"
-	"github.com/osirisplane/osiris/platform/writer"
+	"github.com/osirisplane/osiris/platform/lifecycle"
 	"github.com/osirisplane/osiris/services/telemetry/internal/badgerstore"
 	"github.com/osirisplane/osiris/services/telemetry/internal/grpcapi"
 	"github.com/osirisplane/osiris/services/telemetry/internal/metrics"
@@ -39,12 +35,7 @@ const maxRecvBytes = 1 << 20
 
 // Config is everything the service can be told at start-up.
 type Config struct {
-	DataDir           string
-	GRPCAddr          string
-	HTTPAddr          string
-	QueueDepth        int
-	ShutdownTimeout   time.Duration
-	GCInterval        time.Duration
+	lifecycle.Settings
 	Retention         time.Duration
 	RetentionInterval time.Duration
 	RetentionChunk    int
@@ -56,12 +47,7 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `osiris-telemetry`.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:           "./data/telemetry",
-		GRPCAddr:          "127.0.0.1:7102",
-		HTTPAddr:          "127.0.0.1:8102",
-		QueueDepth:        writer.DefaultDepth,
-		ShutdownTimeout:   serve.DefaultShutdownTimeout,
-		GCInterval:        5 * time.Minute,
+		Settings:          lifecycle.Defaults("./data/telemetry", "127.0.0.1:7102", "127.0.0.1:8102"),
 		Retention:         recorder.DefaultRetentionAge,
 		RetentionInterval: 10 * time.Minute,
 		RetentionChunk:    recorder.DefaultRetentionChunk,
@@ -69,14 +55,12 @@ func DefaultConfig() Config {
 	}
 }
 
+// queueUnit is what one writer item is.
+const queueUnit = "writer items (a record, or a batch of them)"
+
 // RegisterFlags declares the service's flags on fs, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the Badger store")
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (REST, /metrics, /healthz, /readyz, /openapi.json)")
-	fs.IntVar(&c.QueueDepth, "queue-depth", c.QueueDepth, "writes (a record, or a batch of them) that may wait for the writer before RESOURCE_EXHAUSTED")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for in-flight requests")
-	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often value-log garbage collection runs")
+	c.Settings.RegisterFlags(fs, queueUnit)
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "age after which tool call records are deleted (totals keep them)")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", c.RetentionInterval, "how often old tool call records are deleted")
 	fs.IntVar(&c.RetentionChunk, "retention-chunk", c.RetentionChunk, "most records deleted in one writer step")
@@ -85,17 +69,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	if err := c.Settings.Validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.DataDir == "":
-		return errors.New("--data-dir is required")
-	case c.GRPCAddr == "" || c.HTTPAddr == "":
-		return errors.New("--grpc-addr and --http-addr are required")
-	case c.QueueDepth < 1 || c.QueueDepth > 1<<20:
-		return fmt.Errorf("--queue-depth must be between 1 and %d, got %d", 1<<20, c.QueueDepth)
-	case c.ShutdownTimeout <= 0:
-		return errors.New("--shutdown-timeout must be positive")
-	case c.GCInterval <= 0:
-		return errors.New("--gc-interval must be positive")
 	case c.Retention < MinRetention:
 		return fmt.Errorf("--retention must be at least %s, got %s", MinRetention, c.Retention)
 	case c.RetentionInterval <= 0:
@@ -111,9 +88,7 @@ func (c Config) Validate() error {
 // Service is a running telemetry service.
 type Service struct {
 	cfg Config
-	log *slog.Logger
-	srv *serve.Server
-	db  *badgerdb.DB
+	lc  *lifecycle.Service
 	rec *recorder.Recorder
 }
 
@@ -127,59 +102,38 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := serve.New(serve.Config{
-		Service:         "telemetry",
-		GRPCAddr:        cfg.GRPCAddr,
-		HTTPAddr:        cfg.HTTPAddr,
-		OpenAPI:         doc,
-		MaxRecvBytes:    maxRecvBytes,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger:          log,
+	lc, err := lifecycle.New(lifecycle.Spec{
+		Name:         "telemetry",
+		Settings:     cfg.Settings,
+		OpenAPI:      doc,
+		MaxRecvBytes: maxRecvBytes,
+		QueueUnit:    queueUnit,
+		Logger:       log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	db, err := badgerdb.Open(cfg.DataDir, badgerdb.Options{}, log)
-	if err != nil {
-		srv.Close(context.Background())
-		return nil, err
-	}
-	s := &Service{cfg: cfg, log: log.With("service", "telemetry"), srv: srv, db: db}
+	s := &Service{cfg: cfg, lc: lc}
 	if err := s.open(); err != nil {
-		if s.rec != nil {
-			s.Close()
-		} else {
-			db.Close()
-			srv.Close(context.Background())
-		}
-		return nil, err
+		return nil, errors.Join(err, lc.Close())
 	}
-	telemetryv1.RegisterTelemetryServiceServer(srv.GRPC(), grpcapi.New(s.rec))
+	telemetryv1.RegisterTelemetryServiceServer(lc.Server().GRPC(), grpcapi.New(s.rec))
 	return s, nil
 }
 
-// open builds the recorder and the instruments on the opened store.
+// open builds the recorder and its instruments on the opened store.
 func (s *Service) open() error {
-	meter := s.srv.Telemetry().MeterProvider.Meter("github.com/osirisplane/osiris/services/telemetry")
-	batches, err := meter.Int64Histogram("osiris.writer.batch_size", metric.WithDescription("writer items (a record, or a batch of them) committed per synced write"),
-		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
-	if err != nil {
-		return err
-	}
-	store := badgerstore.New(s.db)
+	store := badgerstore.New(s.lc.DB())
 	busiest, err := recorder.BusiestTools(context.Background(), store, s.cfg.ToolAttributes)
 	if err != nil {
 		return err
 	}
-	calls, err := metrics.New(meter, s.cfg.ToolAttributes, busiest)
+	calls, err := metrics.New(s.lc.Meter(), s.cfg.ToolAttributes, busiest)
 	if err != nil {
 		return err
 	}
 	s.rec, err = recorder.Open(store, recorder.Config{
-		Queue: writer.Config{
-			Depth:   s.cfg.QueueDepth,
-			Observe: func(n int) { batches.Record(context.Background(), int64(n)) },
-		},
+		Queue:          s.lc.Queue(),
 		Now:            s.cfg.Now,
 		RetentionAge:   s.cfg.Retention,
 		RetentionChunk: s.cfg.RetentionChunk,
@@ -188,22 +142,16 @@ func (s *Service) open() error {
 	if err != nil {
 		return err
 	}
-	depth, err := meter.Int64ObservableGauge("osiris.writer.queue_depth", metric.WithDescription("writer items (a record, or a batch of them) waiting for the writer"))
-	if err != nil {
-		return err
-	}
-	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(depth, int64(s.rec.QueueLen()))
-		return nil
-	}, depth)
-	return err
+	retain := func(ctx context.Context) { s.retainEvery(ctx, s.cfg.RetentionInterval) }
+	s.lc.Attach(lifecycle.Domain{Close: s.rec.Close, QueueLen: s.rec.QueueLen, Background: []func(context.Context){retain}})
+	return nil
 }
 
 // GRPCAddr is the bound gRPC address.
-func (s *Service) GRPCAddr() string { return s.srv.GRPCAddr() }
+func (s *Service) GRPCAddr() string { return s.lc.GRPCAddr() }
 
 // HTTPAddr is the bound HTTP address.
-func (s *Service) HTTPAddr() string { return s.srv.HTTPAddr() }
+func (s *Service) HTTPAddr() string { return s.lc.HTTPAddr() }
 
 // Retain deletes every tool call record older than the retention age now, as the periodic
 // retention does, and returns how many it deleted.
@@ -212,9 +160,7 @@ func (s *Service) Retain(ctx context.Context) (int, error) { return s.rec.Retain
 // Run serves until ctx ends, then shuts down in order: background loops, servers, writer
 // (drained), store.
 func (s *Service) Run(ctx context.Context) error {
-	gc := func(ctx context.Context) { s.db.CollectGarbage(ctx, s.cfg.GCInterval, 0.5) }
-	retain := func(ctx context.Context) { s.retainEvery(ctx, s.cfg.RetentionInterval) }
-	return errors.Join(s.srv.Serve(ctx, telemetryv1.RegisterTelemetryServiceHandler, gc, retain), s.Close())
+	return s.lc.Run(ctx, telemetryv1.RegisterTelemetryServiceHandler)
 }
 
 // retainEvery submits retention to the writer every interval until ctx ends.
@@ -230,23 +176,15 @@ func (s *Service) retainEvery(ctx context.Context, every time.Duration) {
 		n, err := s.rec.Retain(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			s.log.Warn("retention", "deleted", n, "err", err)
+			s.lc.Log().Warn("retention", "deleted", n, "err", err)
 		case n > 0:
-			s.log.Info("retention deleted old tool call records", "deleted", n)
+			s.lc.Log().Info("retention deleted old tool call records", "deleted", n)
 		}
 	}
 }
 
 // Close drains the writer, closes the store and the telemetry providers.
-func (s *Service) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	err := errors.Join(s.rec.Close(ctx), s.srv.Close(ctx))
-	if err == nil {
-		s.log.Info("stopped; store closed")
-	}
-	return err
-}
+func (s *Service) Close() error { return s.lc.Close() }
 
 // Run is New followed by Service.Run: the whole life of the service.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {

@@ -198,7 +198,8 @@ func decode(item *badger.Item) (*auditv1.Event, error) {
 	return e, nil
 }
 
-// Sync makes every committed event durable.
+// Sync makes the names of files the last commits created durable (each commit is synced
+// as it is made; see platform/badgerdb).
 func (s *Store) Sync() error { return s.db.Sync() }
 
 // Close closes the database.

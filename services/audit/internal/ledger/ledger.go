@@ -91,7 +91,7 @@ func Open(store Store, cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
-// sync runs on the writer's syncer: everything committed before it began is durable after it.
+// sync runs on the writer after each batch: everything committed before it is durable after it.
 func (l *Ledger) sync() error {
 	seq := l.committed.Load()
 	if err := l.store.Sync(); err != nil {

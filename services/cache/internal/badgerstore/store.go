@@ -194,7 +194,8 @@ func iterate(txn *badger.Txn, prefix, start []byte, values bool, fn func(k, v []
 // Begin starts a batch of changes.
 func (s *Store) Begin() entrycache.Batch { return newBatch(s.db) }
 
-// Sync makes every committed change durable.
+// Sync makes the names of files the last commits created durable (each commit is synced
+// as it is made; see platform/badgerdb).
 func (s *Store) Sync() error { return s.db.Sync() }
 
 // Close closes the database.

@@ -63,7 +63,8 @@ func (s *Store) CountSessions() (int, error) {
 	return n, err
 }
 
-// Sync makes every commit durable.
+// Sync makes the names of files the last commits created durable (each commit is synced
+// as it is made; see platform/badgerdb).
 func (s *Store) Sync() error { return s.db.Sync() }
 
 // Close closes the database.

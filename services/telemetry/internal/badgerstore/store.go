@@ -217,7 +217,8 @@ func (s *Store) DeleteCallsBefore(before time.Time, max int) (deleted int, more 
 	return deleted, more, nil
 }
 
-// Sync makes every commit durable.
+// Sync makes the names of files the last commits created durable (each commit is synced
+// as it is made; see platform/badgerdb).
 func (s *Store) Sync() error { return s.db.Sync() }
 
 // Close closes the database.
