@@ -1,0 +1,146 @@
+package faultfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Options change what the filesystem treats as durable.
+type Options struct {
+	// FileSyncCommitsNames makes an fsync of a regular file commit every name change made
+	// before it, as ext4, XFS and btrfs do; by default only a directory's fsync does.
+	FileSyncCommitsNames bool
+}
+
+// Stats count the operations that reached the filesystem, so a test can check that what it
+// relies on (writes through a memory map, msync) really arrives.
+type Stats struct {
+	Writes    int // WRITE requests
+	FileSyncs int // fsync/fdatasync of regular files (msync(MS_SYNC) arrives as one)
+	DirSyncs  int // fsync of directories
+}
+
+// FS is a mounted fault-injecting filesystem.
+type FS struct {
+	dir, mountpoint string
+	opts            Options
+	server          *fuse.Server
+
+	mu      sync.Mutex
+	cut     bool
+	disk    *disk
+	unmount sync.Once
+}
+
+// ErrNotSupported is returned by Mount when this process cannot mount FUSE filesystems.
+var ErrNotSupported = errors.New("faultfs: FUSE mounts need root and /dev/fuse")
+
+// Supported reports why FUSE cannot be mounted here, or nil if it can.
+func Supported() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: not running as root", ErrNotSupported)
+	}
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotSupported, err)
+	}
+	f.Close()
+	return nil
+}
+
+// Mount serves dir at mountpoint (both must exist). A trash directory for removed files is
+// made next to dir, on the same filesystem, and removed by Unmount.
+func Mount(dir, mountpoint string, opts Options) (*FS, error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	trash, err := os.MkdirTemp(filepath.Dir(dir), ".faultfs-trash-")
+	if err != nil {
+		return nil, fmt.Errorf("faultfs: trash directory: %w", err)
+	}
+	f := &FS{dir: dir, mountpoint: mountpoint, opts: opts, disk: newDisk(dir, trash)}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		os.Remove(trash)
+		return nil, fmt.Errorf("faultfs: %w", err)
+	}
+	root := &fs.LoopbackRoot{Path: dir, Dev: st.Dev}
+	root.NewNode = func(_ *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
+		return &node{LoopbackNode: fs.LoopbackNode{RootData: root}, fs: f}
+	}
+	root.RootNode = root.NewNode(root, nil, "", &st)
+	second := time.Second
+	f.server, err = fs.Mount(mountpoint, root.RootNode, &fs.Options{
+		MountOptions: fuse.MountOptions{
+			FsName:      "faultfs",
+			Name:        "faultfs",
+			DirectMount: true, // mount(2) as root; fusermount3 only as a fallback
+		},
+		EntryTimeout: &second,
+		AttrTimeout:  &second,
+	})
+	if err != nil {
+		os.Remove(trash)
+		return nil, fmt.Errorf("faultfs: mount %s: %w", mountpoint, err)
+	}
+	return f, nil
+}
+
+// Cut is the power cut: nothing done from now on reaches the disk. Kill the processes using
+// the filesystem after Cut, then Unmount.
+func (f *FS) Cut() {
+	f.mu.Lock()
+	f.cut = true
+	f.mu.Unlock()
+}
+
+// Unmount unmounts. After Cut it leaves the backing directory as the disk would be after the
+// power cut (see the package comment); otherwise as after a clean shutdown. The filesystem
+// must not be busy (kill its users first).
+func (f *FS) Unmount() error {
+	var err error
+	f.unmount.Do(func() {
+		if err = f.server.Unmount(); err != nil {
+			err = fmt.Errorf("faultfs: unmount %s: %w", f.mountpoint, err)
+			return
+		}
+		f.server.Wait()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.cut {
+			err = f.disk.rollback()
+		} else {
+			err = f.disk.commitAll()
+		}
+	})
+	return err
+}
+
+// Stats returns the operations counted so far.
+func (f *FS) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.disk.stats
+}
+
+// change runs fn, which changes the disk, unless the power is cut.
+func (f *FS) change(fn func(d *disk) syscall.Errno) syscall.Errno {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cut {
+		return syscall.EIO
+	}
+	return fn(f.disk)
+}
