@@ -20,6 +20,7 @@ type fileState struct {
 	synced  int64            // size at the last sync
 	minSize int64            // smallest size since: a rollback truncates to it first
 	saved   map[int64][]byte // page number -> content at the last sync (pages below synced)
+	fresh   map[int64]bool   // pages at or past synced written since the last sync
 }
 
 type opKind int
@@ -28,6 +29,7 @@ const (
 	opCreate opKind = iota // path was created (file or directory)
 	opRemove               // path was unlinked or replaced; its inode waits in trash
 	opRename               // from was renamed to path
+	opResize               // inode ino was truncated to size (Options.OrderedMetadata)
 )
 
 // nameOp is one name change not yet committed.
@@ -37,6 +39,7 @@ type nameOp struct {
 	from  string // opRename
 	trash string // opRemove
 	ino   uint64 // opRemove: the removed inode, forgotten once the removal is committed
+	size  int64  // opResize
 }
 
 // disk is the model of durable state. Its methods are called with FS.mu held.
@@ -94,6 +97,13 @@ func (d *disk) beforeWrite(fd int, ino uint64, off, n int64) error {
 		return err
 	}
 	for p := off / pageSize; p <= (off+n-1)/pageSize; p++ {
+		if p*pageSize >= st.synced {
+			if st.fresh == nil {
+				st.fresh = map[int64]bool{}
+			}
+			st.fresh[p] = true
+			continue
+		}
 		if err := st.save(fd, p); err != nil {
 			return err
 		}
@@ -176,6 +186,33 @@ func (d *disk) remove(path string) error {
 	return nil
 }
 
+func (d *disk) resized(ino uint64, size int64) {
+	d.journal = append(d.journal, nameOp{kind: opResize, ino: ino, size: size})
+}
+
+// resize makes size the file's durable size, its data durable only as far as it was synced:
+// pages written past the old synced size read as zeros after a rollback.
+func (st *fileState) resize(size int64) {
+	st.minSize = min(st.minSize, st.synced, size)
+	for p := range st.fresh {
+		if off := p * pageSize; off < size {
+			if st.saved == nil {
+				st.saved = map[int64][]byte{}
+			}
+			st.saved[p] = make([]byte, min(pageSize, size-off))
+			delete(st.fresh, p)
+		}
+	}
+	for p, b := range st.saved {
+		if off := p * pageSize; off >= size {
+			delete(st.saved, p)
+		} else if off+int64(len(b)) > size {
+			st.saved[p] = b[:size-off]
+		}
+	}
+	st.synced = size
+}
+
 func (d *disk) renamed(from, to string) {
 	d.journal = append(d.journal, nameOp{kind: opRename, path: to, from: from})
 }
@@ -183,11 +220,16 @@ func (d *disk) renamed(from, to string) {
 // commitNames makes every name change so far durable.
 func (d *disk) commitNames() error {
 	for _, op := range d.journal {
-		if op.kind == opRemove {
+		switch op.kind {
+		case opRemove:
 			if err := os.RemoveAll(op.trash); err != nil {
 				return err
 			}
 			delete(d.files, op.ino)
+		case opResize:
+			if st := d.files[op.ino]; st != nil {
+				st.resize(op.size)
+			}
 		}
 	}
 	d.journal = nil
@@ -213,6 +255,7 @@ func (d *disk) rollback() error {
 			err = os.Rename(op.trash, op.path)
 		case opRename:
 			err = os.Rename(op.path, op.from)
+		case opResize: // the file's state has it
 		}
 		if err != nil {
 			return fmt.Errorf("faultfs: roll back name change: %w", err)

@@ -13,10 +13,13 @@
 //     unlinked or replaced file is moved aside, not deleted. An fsync of a directory makes the
 //     whole journal up to that moment durable, as a journaling filesystem commits its log in
 //     order (POSIX promises only that directory's entries; every directory is committed so the
-//     journal stays a prefix). An fsync of a regular file does not commit names unless
-//     Options.FileSyncCommitsNames is set: ext4 (data=ordered), XFS and btrfs do persist a
-//     file's own creation when it is fsynced, but POSIX does not promise it, so the default
-//     is the conservative one.
+//     journal stays a prefix). By default an fsync of a regular file commits no names: POSIX
+//     does not promise it, so that is the conservative model.
+//   - Options.OrderedMetadata models ext4 (data=ordered) and XFS instead: sizes set by
+//     truncate are journaled with the names, and an fsync of any file or directory commits
+//     the whole journal (so a file's fsync also makes its creation durable). A file grown by
+//     a committed truncate reads as zeros past its synced data. Written data still needs its
+//     own file's fsync.
 //
 // Cut is the power cut: from that moment every operation that would change the disk fails with
 // EIO, as a dead disk would (writes the kernel still flushes from its page cache are refused,

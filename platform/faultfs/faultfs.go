@@ -15,9 +15,10 @@ import (
 
 // Options change what the filesystem treats as durable.
 type Options struct {
-	// FileSyncCommitsNames makes an fsync of a regular file commit every name change made
-	// before it, as ext4, XFS and btrfs do; by default only a directory's fsync does.
-	FileSyncCommitsNames bool
+	// OrderedMetadata journals sizes set by truncate along with the name changes, and makes
+	// an fsync of any file commit the journal, as ext4 (data=ordered) and XFS do. By default
+	// a size is durable only with the file's own fsync and names only with a directory's.
+	OrderedMetadata bool
 }
 
 // Stats count the operations that reached the filesystem, so a test can check that what it

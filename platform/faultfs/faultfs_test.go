@@ -118,12 +118,17 @@ func TestCutKeepsSyncedDataAndDropsTheRest(t *testing.T) {
 	wantGone(t, filepath.Join(m.disk, "c"))
 }
 
-func TestFileSyncCommitsNamesWhenAsked(t *testing.T) {
-	m := mount(t, faultfs.Options{FileSyncCommitsNames: true})
-	write(t, m.path("c"), []byte("synced"), 0, true)
+func TestOrderedMetadataCommitsNamesAndSizesOnAnyFsync(t *testing.T) {
+	m := mount(t, faultfs.Options{OrderedMetadata: true})
+	write(t, m.path("e"), []byte("not synced"), 0, false)
+	if err := os.Truncate(m.path("e"), 8192); err != nil {
+		t.Fatal(err)
+	}
+	write(t, m.path("c"), []byte("synced"), 0, true)      // commits e's name and size
 	write(t, m.path("d"), []byte("not synced"), 0, false) // created after: not committed
 	m.crash(t)
 	wantFile(t, filepath.Join(m.disk, "c"), []byte("synced"))
+	wantFile(t, filepath.Join(m.disk, "e"), make([]byte, 8192))
 	wantGone(t, filepath.Join(m.disk, "d"))
 }
 

@@ -124,7 +124,7 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 		}
 		d.stats.FileSyncs++
 		d.synced(s.Ino, s.Size)
-		if n.fs.opts.FileSyncCommitsNames {
+		if n.fs.opts.OrderedMetadata {
 			return errno(d.commitNames())
 		}
 		return 0
@@ -149,7 +149,11 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 				return e
 			}
 		}
-		return n.LoopbackNode.Setattr(ctx, inner, in, out)
+		e := n.LoopbackNode.Setattr(ctx, inner, in, out)
+		if size, ok := in.GetSize(); ok && e == 0 && n.fs.opts.OrderedMetadata {
+			d.resized(out.Ino, int64(size))
+		}
+		return e
 	})
 }
 
