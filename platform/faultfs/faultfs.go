@@ -35,10 +35,10 @@ type FS struct {
 	opts            Options
 	server          *fuse.Server
 
-	mu      sync.Mutex
-	cut     bool
-	disk    *disk
-	unmount sync.Once
+	mu        sync.Mutex
+	cut       bool
+	disk      *disk
+	unmounted bool
 }
 
 // ErrNotSupported is returned by Mount when this process cannot mount FUSE filesystems.
@@ -109,24 +109,26 @@ func (f *FS) Cut() {
 
 // Unmount unmounts. After Cut it leaves the backing directory as the disk would be after the
 // power cut (see the package comment); otherwise as after a clean shutdown. The filesystem
-// must not be busy (kill its users first).
+// must not be busy (kill its users first); a failed Unmount can be retried, a second
+// successful one does nothing.
 func (f *FS) Unmount() error {
-	var err error
-	f.unmount.Do(func() {
-		if err = f.server.Unmount(); err != nil {
-			err = fmt.Errorf("faultfs: unmount %s: %w", f.mountpoint, err)
-			return
-		}
-		f.server.Wait()
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.cut {
-			err = f.disk.rollback()
-		} else {
-			err = f.disk.commitAll()
-		}
-	})
-	return err
+	f.mu.Lock()
+	done := f.unmounted
+	f.mu.Unlock()
+	if done {
+		return nil
+	}
+	// Not under mu: unmounting flushes the kernel's dirty pages through handlers that take it.
+	if err := f.server.Unmount(); err != nil {
+		return fmt.Errorf("faultfs: unmount %s: %w", f.mountpoint, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unmounted = true
+	if f.cut {
+		return f.disk.rollback()
+	}
+	return f.disk.commitAll()
 }
 
 // Stats returns the operations counted so far.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/osirisplane/osiris/platform/faultfs"
 )
@@ -214,4 +215,22 @@ func TestCleanUnmountKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFile(t, filepath.Join(m.disk, "a"), []byte("kept"))
+}
+
+// What the model does not cover is refused, not done behind its back.
+func TestUnmodelledOperationsAreRefused(t *testing.T) {
+	m := mount(t, faultfs.Options{})
+	write(t, m.path("a"), []byte("a"), 0, true)
+	if err := os.Link(m.path("a"), m.path("hard")); !errors.Is(err, syscall.ENOTSUP) {
+		t.Errorf("link: %v, want ENOTSUP", err)
+	}
+	if err := os.Symlink("a", m.path("sym")); !errors.Is(err, syscall.ENOTSUP) {
+		t.Errorf("symlink: %v, want ENOTSUP", err)
+	}
+	if err := syscall.Mkfifo(m.path("fifo"), 0o644); !errors.Is(err, syscall.ENOTSUP) {
+		t.Errorf("mkfifo: %v, want ENOTSUP", err)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, m.path("a"), unix.AT_FDCWD, m.path("b"), unix.RENAME_EXCHANGE); err == nil {
+		t.Error("rename with RENAME_EXCHANGE succeeded")
+	}
 }
