@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,25 +20,6 @@ type fileState struct {
 	minSize int64            // smallest size since: a rollback truncates to it first
 	saved   map[int64][]byte // page number -> content at the last sync (pages below synced)
 	fresh   map[int64]bool   // pages at or past synced written since the last sync
-}
-
-type opKind int
-
-const (
-	opCreate opKind = iota // path was created (file or directory)
-	opRemove               // path was unlinked or replaced; its inode waits in trash
-	opRename               // from was renamed to path
-	opResize               // inode ino was truncated to size (Options.OrderedMetadata)
-)
-
-// nameOp is one name change not yet committed.
-type nameOp struct {
-	kind  opKind
-	path  string
-	from  string // opRename
-	trash string // opRemove
-	ino   uint64 // opRemove: the removed inode, forgotten once the removal is committed
-	size  int64  // opResize
 }
 
 // disk is the model of durable state. Its methods are called with FS.mu held.
@@ -163,33 +143,6 @@ func (d *disk) synced(ino uint64, size int64) {
 	d.files[ino] = &fileState{synced: size, minSize: size}
 }
 
-// created records that path was created, as inode ino (a new file holds nothing durable yet).
-func (d *disk) created(path string, ino uint64, isDir bool) {
-	if !isDir {
-		d.files[ino] = &fileState{}
-	}
-	d.journal = append(d.journal, nameOp{kind: opCreate, path: path})
-}
-
-// remove moves path to the trash instead of deleting it, so a rollback can bring it back.
-func (d *disk) remove(path string) error {
-	var s unix.Stat_t
-	if err := unix.Lstat(path, &s); err != nil {
-		return err
-	}
-	d.trashed++
-	to := filepath.Join(d.trash, strconv.Itoa(d.trashed))
-	if err := os.Rename(path, to); err != nil {
-		return err
-	}
-	d.journal = append(d.journal, nameOp{kind: opRemove, path: path, trash: to, ino: s.Ino})
-	return nil
-}
-
-func (d *disk) resized(ino uint64, size int64) {
-	d.journal = append(d.journal, nameOp{kind: opResize, ino: ino, size: size})
-}
-
 // resize makes size the file's durable size, its data durable only as far as it was synced:
 // pages written past the old synced size read as zeros after a rollback.
 func (st *fileState) resize(size int64) {
@@ -211,29 +164,6 @@ func (st *fileState) resize(size int64) {
 		}
 	}
 	st.synced = size
-}
-
-func (d *disk) renamed(from, to string) {
-	d.journal = append(d.journal, nameOp{kind: opRename, path: to, from: from})
-}
-
-// commitNames makes every name change so far durable.
-func (d *disk) commitNames() error {
-	for _, op := range d.journal {
-		switch op.kind {
-		case opRemove:
-			if err := os.RemoveAll(op.trash); err != nil {
-				return err
-			}
-			delete(d.files, op.ino)
-		case opResize:
-			if st := d.files[op.ino]; st != nil {
-				st.resize(op.size)
-			}
-		}
-	}
-	d.journal = nil
-	return nil
 }
 
 // commitAll is a clean shutdown: everything written is kept.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -66,6 +67,13 @@ func Mount(dir, mountpoint string, opts Options) (*FS, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
+	}
+	mnt, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	if rel, err := filepath.Rel(dir, mnt); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return nil, fmt.Errorf("faultfs: mountpoint %s is inside the backing directory %s", mnt, dir)
 	}
 	trash, err := os.MkdirTemp(filepath.Dir(dir), ".faultfs-trash-")
 	if err != nil {

@@ -234,3 +234,15 @@ func TestUnmodelledOperationsAreRefused(t *testing.T) {
 		t.Error("rename with RENAME_EXCHANGE succeeded")
 	}
 }
+
+func TestMountpointInsideTheBackingDirectoryIsRefused(t *testing.T) {
+	if err := faultfs.Supported(); err != nil {
+		t.Skip(err)
+	}
+	disk := t.TempDir()
+	for _, mnt := range []string{disk, filepath.Join(disk, "mnt")} {
+		if _, err := faultfs.Mount(disk, mnt, faultfs.Options{}); err == nil {
+			t.Fatalf("mounting %s over its own backing directory %s succeeded", mnt, disk)
+		}
+	}
+}
