@@ -46,7 +46,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		_, err := os.Lstat(p)
 		existed := err == nil
 		if existed && flags&syscall.O_TRUNC != 0 {
-			if e := truncatePath(d, p, 0); e != 0 {
+			if e := n.truncatePath(d, p, 0); e != 0 {
 				return e
 			}
 		}
@@ -71,7 +71,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 func (n *node) Open(ctx context.Context, flags uint32) (fh fs.FileHandle, fuseFlags uint32, e syscall.Errno) {
 	e = n.fs.change(func(d *disk) syscall.Errno {
 		if flags&syscall.O_TRUNC != 0 {
-			if e := truncatePath(d, n.backing(""), 0); e != 0 {
+			if e := n.truncatePath(d, n.backing(""), 0); e != 0 {
 				return e
 			}
 		}
@@ -90,8 +90,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh fs.FileHandle, fuseFl
 	return fh, fuseFlags, e
 }
 
-// truncatePath keeps what truncating the file at path to size would cut off.
-func truncatePath(d *disk, path string, size int64) syscall.Errno {
+// truncatePath keeps what truncating the file at path to size would cut off, and journals
+// the new size (Options.OrderedMetadata): the caller truncates.
+func (n *node) truncatePath(d *disk, path string, size int64) syscall.Errno {
 	f, err := os.Open(path)
 	if err != nil {
 		return errno(err)
@@ -101,7 +102,13 @@ func truncatePath(d *disk, path string, size int64) syscall.Errno {
 	if err := unix.Fstat(int(f.Fd()), &s); err != nil {
 		return errno(err)
 	}
-	return errno(d.beforeTruncate(int(f.Fd()), s.Ino, size))
+	if err := d.beforeTruncate(int(f.Fd()), s.Ino, size); err != nil {
+		return errno(err)
+	}
+	if n.fs.opts.OrderedMetadata {
+		d.resized(s.Ino, size)
+	}
+	return 0
 }
 
 // Fsync is fsync of a file (FSYNC, also what msync(MS_SYNC) sends) or of a directory
@@ -142,18 +149,17 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			var e syscall.Errno
 			if h != nil {
 				e = errno(d.beforeTruncate(h.fd, h.ino, int64(size)))
+				if e == 0 && n.fs.opts.OrderedMetadata {
+					d.resized(h.ino, int64(size))
+				}
 			} else {
-				e = truncatePath(d, n.backing(""), int64(size))
+				e = n.truncatePath(d, n.backing(""), int64(size))
 			}
 			if e != 0 {
 				return e
 			}
 		}
-		e := n.LoopbackNode.Setattr(ctx, inner, in, out)
-		if size, ok := in.GetSize(); ok && e == 0 && n.fs.opts.OrderedMetadata {
-			d.resized(out.Ino, int64(size))
-		}
-		return e
+		return n.LoopbackNode.Setattr(ctx, inner, in, out)
 	})
 }
 
