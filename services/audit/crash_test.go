@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,12 +19,25 @@ import (
 	"github.com/osirisplane/osiris/services/audit"
 )
 
-const childEnv = "OSIRIS_AUDIT_TEST_CHILD_DIR"
+const (
+	childEnv = "OSIRIS_AUDIT_TEST_CHILD_DIR"
+	// memTableEnv, when set, is the child's memtable size in bytes (a small one rotates often).
+	memTableEnv = "OSIRIS_AUDIT_TEST_CHILD_MEMTABLE"
+)
 
 // runChild is the test binary acting as a service process: it serves dir and prints its
 // gRPC address, then runs until it is killed.
 func runChild(dir string) int {
-	svc, err := audit.New(testConfig(dir), quietLog())
+	cfg := testConfig(dir)
+	if v := os.Getenv(memTableEnv); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", memTableEnv, err)
+			return 1
+		}
+		cfg.Store.MemTableSize = n
+	}
+	svc, err := audit.New(cfg, quietLog())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
@@ -42,9 +56,9 @@ type child struct {
 	client auditv1.AuditServiceClient
 }
 
-func startChild(t *testing.T, dir string) *child {
+func startChild(t *testing.T, dir string, env ...string) *child {
 	t.Helper()
-	proc := childtest.Start(t, childEnv+"="+dir)
+	proc := childtest.Start(t, append([]string{childEnv + "=" + dir}, env...)...)
 	conn, err := grpc.NewClient(proc.Addrs[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,13 +15,14 @@ import (
 	"github.com/osirisplane/osiris/platform/faultfs"
 )
 
-// Power-loss rounds and load. The audit service's 32 MiB memtable does not fill within a round
-// (audit.Config has no memtable size), so no cut falls in a memtable rotation; cuts early in a
-// round do fall in the start-up flush of the WAL replayed from the round before (a new table,
-// a MANIFEST change, the old WAL deleted).
+// Power-loss rounds and load. The child runs with a 64 KiB memtable, so its WAL rotates every
+// few hundred appends and cuts fall near rotations (the race that the old sync-behind design
+// lost); cuts early in a round also fall in the start-up flush of the WAL replayed from the
+// round before (a new table, a MANIFEST change, the old WAL deleted).
 const (
-	powerCuts = 10
-	appenders = 16
+	powerCuts    = 10
+	appenders    = 16
+	powerLossMem = "65536"
 )
 
 // The audit service runs in a child process on a filesystem that keeps only what was synced.
@@ -44,7 +46,7 @@ func TestPowerLossKeepsEveryAcknowledgedAppend(t *testing.T) {
 	var mu sync.Mutex
 	for round := range powerCuts {
 		fs := mountDisk(t, disk, mnt)
-		c := startChild(t, filepath.Join(mnt, "audit"))
+		c := startChild(t, filepath.Join(mnt, "audit"), memTableEnv+"="+powerLossMem)
 		checkSurvivors(t, c, fresh, round)
 		fresh = map[uint64][]byte{} // older events are checked once more at the end
 		start := time.Now()
@@ -74,11 +76,12 @@ func TestPowerLossKeepsEveryAcknowledgedAppend(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := fs.Stats()
-		t.Logf("round %d: %d appends acknowledged in %v (%d in all); %d writes, %d file syncs, %d directory syncs reached the filesystem",
-			round, len(fresh), time.Since(start).Round(time.Millisecond), len(acked), st.Writes, st.FileSyncs, st.DirSyncs)
+		wals := countFiles(t, filepath.Join(disk, "audit"), ".mem")
+		t.Logf("round %d: %d appends acknowledged in %v (%d in all); %d writes, %d file syncs, %d directory syncs reached the filesystem; WAL files now %d",
+			round, len(fresh), time.Since(start).Round(time.Millisecond), len(acked), st.Writes, st.FileSyncs, st.DirSyncs, wals)
 	}
 	mountDisk(t, disk, mnt)
-	c := startChild(t, filepath.Join(mnt, "audit"))
+	c := startChild(t, filepath.Join(mnt, "audit"), memTableEnv+"="+powerLossMem)
 	checkSurvivors(t, c, acked, powerCuts)
 	c.kill(t)
 	if len(acked) == 0 {
@@ -127,4 +130,20 @@ func checkSurvivors(t *testing.T, c *child, acked map[uint64][]byte, cuts int) {
 		c.kill(t)
 		t.Fatalf("after %d power cuts: %d of %d acknowledged events lost or changed; chain: %v", cuts, lost, len(acked), err)
 	}
+}
+
+// countFiles counts the files in dir whose names end in suffix.
+func countFiles(t *testing.T, dir, suffix string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), suffix) {
+			n++
+		}
+	}
+	return n
 }
