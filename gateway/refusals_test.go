@@ -267,3 +267,52 @@ func listRejected(t *testing.T, c auditv1.AuditServiceClient) []*auditv1.Event {
 		}
 	}
 }
+
+// A cross-origin browser request and a body over the limit are refused, and each refusal is
+// recorded with its own code.
+func TestOriginAndSizeRefusalsAreRecorded(t *testing.T) {
+	up, _ := upstream(t)
+	audit, addr := startStalledAudit(t)
+	close(audit.release)
+	cfg := gateway.DefaultConfig()
+	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.MaxRequestBytes = "127.0.0.1:0", []string{"up=" + up}, addr, 1024
+	cfg.RefusalInterval = 100 * time.Millisecond
+	g := run(t, cfg)
+	for _, tt := range []struct {
+		body, origin string
+		status       int
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("x", 2000) + `"}}`, "", http.StatusRequestEntityTooLarge},
+		{`{"jsonrpc":"2.0","id":1,"method":"ping"}`, "https://evil.example", http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, g.URL(), strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Fatalf("origin %q, %d bytes: status %d, want %d", tt.origin, len(tt.body), resp.StatusCode, tt.status)
+		}
+	}
+	codes := map[string]int64{}
+	for range 100 {
+		codes = map[string]int64{}
+		for _, e := range rejectedEvents(audit.recorded()) {
+			codes[e.GetErrorCode()] += countOf(e)
+		}
+		if len(codes) == 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if codes["request_too_large"] != 1 || codes["forbidden_origin"] != 1 {
+		t.Fatalf("refusals recorded by code: %v", codes)
+	}
+}

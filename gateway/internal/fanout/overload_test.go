@@ -43,9 +43,10 @@ func TestAppenderBacksOffFromAnOverloadedService(t *testing.T) {
 	const events = 1000
 	var wg sync.WaitGroup
 	errs := make([]error, events)
+	deadline := time.Now().Add(time.Second) // one for all, however late a caller starts
 	for i := range events {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
 			defer cancel()
 			errs[i] = a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i)})
 		})
@@ -57,8 +58,8 @@ func TestAppenderBacksOffFromAnOverloadedService(t *testing.T) {
 			t.Fatalf("event %d: %v, want the refusal or the deadline", i, err)
 		}
 	}
-	// Two senders, each backing off 10 ms, 20 ms, ... (jittered down to half) for the callers'
-	// 1 s: at most about 10 requests each.
+	// Two senders, each backing off 10 ms, 20 ms, ... (jittered down to half) until the callers'
+	// deadline 1 s away: at most 9 requests each; after it, nothing is sent for them.
 	if f.requests > 2*12 {
 		t.Fatalf("%d events took %d requests against an overloaded service", events, f.requests)
 	}
@@ -98,10 +99,6 @@ func TestAppenderRidesOutAFullQueueAndDropsOnlyTheBadEvent(t *testing.T) {
 	}
 	if len(f.stored) != events-1 {
 		t.Fatalf("%d events stored, want the %d valid ones", len(f.stored), events-1)
-	}
-	// 5 refused, then each batch at most once more for the bad event; no splitting.
-	if f.requests > 5+2*events/50+10 {
-		t.Fatalf("%d requests for %d events", f.requests, events)
 	}
 	t.Logf("%d events, %d requests", events, f.requests)
 }
