@@ -1,14 +1,14 @@
 package gateway
 
 import (
-	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
-
-	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"sync"
 )
 
 // minTokenBytes keeps guessable tokens out.
@@ -35,24 +35,50 @@ func (c Config) loadToken() (string, error) {
 	return c.AuthToken, nil
 }
 
-// requireToken refuses requests without the bearer token, and audits each refusal.
-func requireToken(token string, audit auditv1.AuditServiceClient, next http.Handler) http.Handler {
+// guard refuses, before the MCP handler sees them, requests without the bearer token (when
+// one is set), cross-origin browser requests from origins not allowed, and bodies over
+// maxBytes. Each refusal is counted in refused, which records it later: a refusal answers at
+// once whatever the audit service does.
+func guard(token string, origins *http.CrossOriginProtection, maxBytes int64, refused *refusals, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) == 1 {
-			next.ServeHTTP(w, r)
+		if token != "" {
+			got := []byte(r.Header.Get("Authorization"))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				why := refusedNoToken
+				if len(got) > 0 {
+					why = refusedWrongToken
+				}
+				refused.add(r, why)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="osiris-gateway"`)
+				http.Error(w, why.reason, http.StatusUnauthorized)
+				return
+			}
+		}
+		if err := origins.Check(r); err != nil {
+			refused.add(r, refusedOrigin)
+			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}
-		reason := "missing bearer token"
-		if len(got) > 0 {
-			reason = "wrong bearer token"
+		if r.Body != nil {
+			// The MCP handler answers 413 when the limit is hit; this counts it.
+			r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, maxBytes), over: func() { refused.add(r, refusedTooLarge) }}
 		}
-		// Best effort: the refusal stands whether or not the audit service records it.
-		audit.Append(context.WithoutCancel(r.Context()), &auditv1.AppendRequest{Event: &auditv1.Event{
-			EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, SessionId: r.Header.Get("Mcp-Session-Id"),
-			ErrorCode: "unauthorized", ErrorMessage: reason, ResourceUri: r.URL.Path, Operation: r.Method}})
-		w.Header().Set("WWW-Authenticate", `Bearer realm="osiris-gateway"`)
-		http.Error(w, reason, http.StatusUnauthorized)
+		next.ServeHTTP(w, r)
 	})
+}
+
+// limitedBody calls over once when its reader hits the limit.
+type limitedBody struct {
+	io.ReadCloser
+	once sync.Once
+	over func()
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		b.once.Do(b.over)
+	}
+	return n, err
 }

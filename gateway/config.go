@@ -2,23 +2,15 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"regexp"
-	"strings"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"go.opentelemetry.io/otel/propagation"
-
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
-	"github.com/osirisplane/osiris/gateway/internal/proxy"
 )
 
 // EnvPrefix is the prefix of the gateway's environment variables.
@@ -30,6 +22,7 @@ const (
 	DefaultSessionTimeout  = 30 * time.Minute
 	DefaultCallTimeout     = 30 * time.Second // the original Osiris tool timeout
 	DefaultMaxSessions     = 256              // each may own a stdio child process
+	DefaultRefusalInterval = 10 * time.Second
 )
 
 // Config is what the gateway can be told at start-up.
@@ -53,12 +46,15 @@ type Config struct {
 	CallTimeout     time.Duration
 	MaxSessions     int
 	AllowedOrigins  []string
+	// RefusalInterval is how often refused requests are recorded, aggregated (refusals.go).
+	RefusalInterval time.Duration
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
-		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", SessionAddr: "127.0.0.1:7103", BuiltinTools: true, TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions}
+		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", SessionAddr: "127.0.0.1:7103", BuiltinTools: true, TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions,
+		RefusalInterval: DefaultRefusalInterval}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -87,118 +83,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "read the bearer token from this file")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "longest a forwarded request may take")
 	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "most MCP sessions at once (each has its own upstream session, and stdio child)")
+	fs.DurationVar(&c.RefusalInterval, "refusal-interval", c.RefusalInterval, "refused requests are recorded in the audit log once per interval, one event per source and reason with a count")
 	fs.Func("allowed-origin", "a browser origin allowed to call the gateway (repeatable; same-origin and non-browser clients are always allowed)", func(v string) error {
 		c.AllowedOrigins = append(c.AllowedOrigins, v)
 		return nil
 	})
-}
-
-// Validate reports the first setting that cannot work, with --config merged in.
-func (c Config) Validate() error {
-	c, err := c.withFile()
-	if err != nil {
-		return err
-	}
-	switch {
-	case len(c.Upstreams)+len(c.UpstreamsStdio) == 0:
-		return errors.New("at least one --upstream or --upstream-stdio is required")
-	case len(c.Upstreams)+len(c.UpstreamsStdio) > maxUpstreams:
-		return fmt.Errorf("at most %d upstreams", maxUpstreams)
-	case c.MaxRequestBytes < 1024:
-		return fmt.Errorf("--max-request-bytes must be at least 1024, got %d", c.MaxRequestBytes)
-	case c.SessionTimeout <= 0:
-		return errors.New("--session-timeout must be positive")
-	case c.AuditAddr == "" || c.TelemetryAddr == "" || c.CacheAddr == "" || c.SessionAddr == "":
-		return errors.New("--audit-addr, --telemetry-addr, --cache-addr and --session-addr are required")
-	case c.TelemetrySpool < 1 || c.TelemetrySpool > 10_000_000:
-		return fmt.Errorf("--telemetry-spool must be between 1 and 10000000, got %d", c.TelemetrySpool)
-	case c.CallTimeout <= 0:
-		return errors.New("--call-timeout must be positive")
-	case c.MaxSessions < 1 || c.MaxSessions > 100000:
-		return fmt.Errorf("--max-sessions must be between 1 and 100000, got %d", c.MaxSessions)
-	}
-	if _, err := c.loadToken(); err != nil {
-		return err
-	}
-	if _, err := c.originGuard(); err != nil {
-		return err
-	}
-	if _, err := c.loadPolicies(); err != nil {
-		return err
-	}
-	if _, err := c.upstreams(nil); err != nil {
-		return err
-	}
-	return nil
-}
-
-// maxUpstreams bounds the upstreams of one gateway.
-const maxUpstreams = 32
-
-// upstreamName is what an upstream may be called. With several upstreams it prefixes tool and
-// prompt names as NAME_, so it may not contain "_": the first "_" then always ends the prefix,
-// and no two upstreams can expose the same name.
-func upstreamName() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,31}$`) }
-
-// upstreams parses --upstream and --upstream-stdio; HTTP requests carry the caller's trace
-// context.
-func (c Config) upstreams(prop propagation.TextMapPropagator) ([]proxy.Upstream, error) {
-	var out []proxy.Upstream
-	seen := map[string]bool{}
-	add := func(flag, spec string, dial func(rest string) (proxy.Dial, error)) error {
-		name, rest, ok := strings.Cut(spec, "=")
-		if !ok || !upstreamName().MatchString(name) {
-			return fmt.Errorf("--%s %q: want NAME=..., NAME a letter then up to 31 letters, digits or '-'", flag, spec)
-		}
-		if seen[name] {
-			return fmt.Errorf("--%s %q: upstream name %q is used twice", flag, spec, name)
-		}
-		seen[name] = true
-		d, err := dial(rest)
-		if err != nil {
-			return fmt.Errorf("--%s %q: %w", flag, spec, err)
-		}
-		out = append(out, proxy.Upstream{Name: name, Dial: d})
-		return nil
-	}
-	// One connection pool for every upstream session. Each session has its POSTs and its SSE
-	// stream in flight; with Go's default of two idle connections per host, most calls of a
-	// busy gateway would open (and the upstream accept) a new TCP connection.
-	pool := http.DefaultTransport.(*http.Transport).Clone()
-	pool.MaxIdleConns, pool.MaxIdleConnsPerHost = 0, max(c.MaxSessions, 1)*2
-	var rt http.RoundTripper = pool
-	if prop != nil {
-		rt = proxy.TraceTransport{Base: pool, Propagator: prop}
-	}
-	client := &http.Client{Transport: rt}
-	for _, spec := range c.Upstreams {
-		err := add("upstream", spec, func(url string) (proxy.Dial, error) {
-			if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-				return nil, errors.New("want NAME=http(s)://HOST/PATH")
-			}
-			return func(context.Context) (mcp.Transport, error) {
-				return &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: client}, nil
-			}, nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	for _, spec := range c.UpstreamsStdio {
-		err := add("upstream-stdio", spec, func(command string) (proxy.Dial, error) {
-			args := strings.Fields(command)
-			if len(args) == 0 {
-				return nil, errors.New("want 'NAME=COMMAND ARGS...'")
-			}
-			return func(context.Context) (mcp.Transport, error) {
-				return &mcp.CommandTransport{Command: exec.Command(args[0], args[1:]...)}, nil
-			}, nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // originGuard refuses cross-origin browser requests except from the allowed origins.
@@ -236,12 +125,17 @@ func (c Config) readFile() (fileConfig, error) {
 	if c.ConfigFile == "" {
 		return f, nil
 	}
-	b, err := os.ReadFile(c.ConfigFile)
+	file, err := os.Open(c.ConfigFile)
+	if err != nil {
+		return f, fmt.Errorf("--config: %w", err)
+	}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, maxConfigBytes+1))
 	if err != nil {
 		return f, fmt.Errorf("--config: %w", err)
 	}
 	if len(b) > maxConfigBytes {
-		return f, fmt.Errorf("--config %s: %d bytes, over the limit of %d", c.ConfigFile, len(b), maxConfigBytes)
+		return f, fmt.Errorf("--config %s: over the limit of %d bytes", c.ConfigFile, maxConfigBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -249,34 +143,4 @@ func (c Config) readFile() (fileConfig, error) {
 		return f, fmt.Errorf("--config %s: %w", c.ConfigFile, err)
 	}
 	return f, nil
-}
-
-// withFile is the configuration with the --config file's upstreams and token file merged in.
-func (c Config) withFile() (Config, error) {
-	f, err := c.readFile()
-	if err != nil {
-		return c, err
-	}
-	c.Upstreams = append(append([]string(nil), c.Upstreams...), f.Upstreams...)
-	c.UpstreamsStdio = append(append([]string(nil), c.UpstreamsStdio...), f.UpstreamsStdio...)
-	if c.AuthToken == "" && c.AuthTokenFile == "" {
-		c.AuthTokenFile = f.AuthTokenFile
-	}
-	return c, nil
-}
-
-// loadPolicies reads the cache policies from --config (none without it).
-func (c Config) loadPolicies() (map[string]fanout.Policy, error) {
-	f, err := c.readFile()
-	if err != nil {
-		return nil, err
-	}
-	if len(f.Cache) == 0 {
-		return nil, nil
-	}
-	policies, err := fanout.ParsePolicies(f.Cache)
-	if err != nil {
-		return nil, fmt.Errorf("--config %s: %w", c.ConfigFile, err)
-	}
-	return policies, nil
 }

@@ -31,7 +31,7 @@ import (
 
 // Gateway is a configured gateway with its listener bound.
 type Gateway struct {
-	cfg   Config
+	cfg   Resolved
 	log   *slog.Logger
 	proxy *proxy.Proxy
 	lis   net.Listener
@@ -42,21 +42,24 @@ type Gateway struct {
 	sconn *grpc.ClientConn
 	spool *fanout.Telemetry
 	audit auditv1.AuditServiceClient
-	token string
+	// refused counts the requests the HTTP guard refuses and records them, aggregated.
+	refused *refusals
 }
 
-// New connects the gateway to the services and binds its HTTP listener (unless --stdio).
-func New(cfg Config, log *slog.Logger) (*Gateway, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+// New connects the gateway to the services and binds its HTTP listener (unless --stdio). It
+// logs the effective configuration, secrets hidden.
+func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
+	if !resolved.complete {
+		return nil, errors.New("gateway.New needs the configuration resolved by Config.Complete")
 	}
-	cfg, _ = cfg.withFile()
-	g := &Gateway{cfg: cfg, log: log}
+	log.Info("gateway configuration", "config", resolved)
+	cfg := resolved.c
+	g := &Gateway{cfg: resolved, log: log}
 	var err error
 	if g.tel, err = serve.NewTelemetry("gateway"); err != nil {
 		return nil, err
 	}
-	ups, _ := cfg.upstreams(g.tel.Propagator)
+	ups := resolved.dial(g.tel.Propagator)
 	if g.conn, err = g.dialService(cfg.AuditAddr); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("audit service at %s: %w", cfg.AuditAddr, err)
@@ -93,10 +96,9 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	policies, _ := cfg.loadPolicies()
-	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), policies, log)
+	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), resolved.policies, log)
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
-	g.token, _ = cfg.loadToken()
+	g.refused = newRefusals(g.audit, cfg.RefusalInterval, log)
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
 	// id that telemetry records; a cached reply is audited and counted like any other.
 	inner := cache.Around
@@ -157,25 +159,27 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { g.spool.Run(telCtx, telemetryDrain); close(telDone) }()
 	// After the sessions close (no more records), drain the spool, then close the connections.
 	defer func() { stopTel(); <-telDone }()
-	if g.cfg.Stdio {
+	cfg := g.cfg.c
+	if cfg.Stdio {
 		err := g.proxy.Server().Run(ctx, &mcp.StdioTransport{})
 		return errors.Join(err, g.closeSessions())
 	}
+	// Refusals are recorded until the HTTP server has stopped, then once more.
+	refCtx, stopRef := context.WithCancel(context.Background())
+	refDone := make(chan struct{})
+	go func() { g.refused.run(refCtx); close(refDone) }()
+	defer func() { stopRef(); <-refDone }()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.tel.Registry, promhttp.HandlerOpts{}))
-	origins, _ := g.cfg.originGuard()
-	var mcpHandler http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
-		SessionTimeout:      g.cfg.SessionTimeout,
-		MaxRequestBodyBytes: g.cfg.MaxRequestBytes,
+	// The SDK refuses a Host that is not the loopback address it serves (DNS rebinding); the
+	// guard refuses a missing token, cross-origin browser requests from pages the operator did
+	// not allow, and bodies over the limit.
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
+		SessionTimeout:      cfg.SessionTimeout,
+		MaxRequestBodyBytes: cfg.MaxRequestBytes,
 		Logger:              g.log,
-		// The SDK refuses a Host that is not the loopback address it serves (DNS rebinding);
-		// this refuses cross-origin browser requests from pages the operator did not allow.
-		CrossOriginProtection: origins,
 	})
-	if g.token != "" {
-		mcpHandler = requireToken(g.token, g.audit, mcpHandler)
-	}
-	mux.Handle("/mcp", mcpHandler)
+	mux.Handle("/mcp", guard(cfg.AuthToken, g.cfg.origins, cfg.MaxRequestBytes, g.refused, mcpHandler))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(g.lis) }()
@@ -234,9 +238,13 @@ func withTimeout(d time.Duration, next proxy.Around) proxy.Around {
 	}
 }
 
-// Run is New followed by Gateway.Run.
+// Run resolves cfg, then runs New and Gateway.Run.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	g, err := New(cfg, log)
+	resolved, err := cfg.Complete()
+	if err != nil {
+		return err
+	}
+	g, err := New(resolved, log)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,11 @@ func run(t testing.TB, cfg gateway.Config) *gateway.Gateway {
 	if cfg.SessionAddr == gateway.DefaultConfig().SessionAddr {
 		cfg.SessionAddr = startSession(t)
 	}
-	g, err := gateway.New(cfg, quiet())
+	resolved, err := cfg.Complete()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(resolved, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ func TestBearerTokenIsRequiredAndRefusalsAudited(t *testing.T) {
 	cfg := gateway.DefaultConfig()
 	const token = "0123456789abcdef-secret"
 	cfg.HTTPAddr, cfg.Upstreams, cfg.AuditAddr, cfg.AuthToken = "127.0.0.1:0", []string{"up=" + up}, a.svc.GRPCAddr(), token
+	cfg.RefusalInterval = 100 * time.Millisecond
 	g := run(t, cfg)
 
 	for _, header := range []string{"", "Bearer wrong-token-0123456789"} {
@@ -39,11 +40,26 @@ func TestBearerTokenIsRequiredAndRefusalsAudited(t *testing.T) {
 			t.Fatalf("Authorization %q: status %d", header, resp.StatusCode)
 		}
 	}
-	rejected, err := a.client.ListEvents(context.Background(), &auditv1.ListEventsRequest{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED})
-	if err != nil || len(rejected.GetEvents()) != 2 || rejected.GetEvents()[0].GetErrorCode() != "unauthorized" {
-		t.Fatalf("rejections audited: %v %v", rejected.GetEvents(), err)
+	// Recorded within an interval, one event per source and reason, with the count.
+	var rejected *auditv1.ListEventsResponse
+	for range 100 {
+		var err error
+		rejected, err = a.client.ListEvents(context.Background(), &auditv1.ListEventsRequest{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rejected.GetEvents()) >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(rejected.GetEvents()) != 2 || rejected.GetEvents()[0].GetErrorCode() != "unauthorized" {
+		t.Fatalf("rejections audited: %v", rejected.GetEvents())
 	}
 	for _, e := range rejected.GetEvents() {
+		if n := e.GetArguments().GetFields()["count"].GetNumberValue(); n != 1 || e.GetSessionId() != "" {
+			t.Fatalf("refusal recorded as %v, want count 1 and no session", e)
+		}
 		if strings.Contains(e.String(), "wrong-token") {
 			t.Fatal("the offered token reached the audit log")
 		}

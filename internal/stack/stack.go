@@ -100,7 +100,11 @@ func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error 
 		}{"gateway", func(string) (service, error) {
 			c := gateway.DefaultConfig()
 			c.Upstreams, c.UpstreamsStdio = cfg.Upstreams, cfg.UpstreamsStdio
-			g, err := gateway.New(c, log)
+			resolved, err := c.Complete()
+			if err != nil {
+				return nil, err
+			}
+			g, err := gateway.New(resolved, log)
 			if err != nil {
 				return nil, err
 			}

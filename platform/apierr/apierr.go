@@ -105,7 +105,7 @@ func ToStatus(err error) (error, bool) {
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded"), true
 	}
 	if code, ok := codeOf(err); ok {
-		return status.Error(code, err.Error()), true
+		return withField(status.New(code, err.Error()), err).Err(), true
 	}
 	return status.Error(codes.Internal, "internal error"), false
 }

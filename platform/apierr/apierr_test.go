@@ -42,3 +42,31 @@ func TestToStatus(t *testing.T) {
 		t.Fatalf("ToStatus(nil) = %v, %v", got, known)
 	}
 }
+
+// A field error keeps its kind and message and names the field in BadRequest details, which a
+// client reads back with FieldViolations.
+func TestToStatusNamesTheField(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		code codes.Code
+	}{
+		{AtField("events[3]", Invalid("events[3].tool is 300 bytes, over the limit of 256")), codes.InvalidArgument},
+		{fmt.Errorf("batch: %w", AtField("events[7]", Exhausted("events[7].arguments is 2 MiB"))), codes.ResourceExhausted},
+	} {
+		got, known := ToStatus(tt.err)
+		if st := status.Convert(got); st.Code() != tt.code || st.Message() != tt.err.Error() || !known {
+			t.Fatalf("ToStatus(%v) = %v %q", tt.err, st.Code(), st.Message())
+		}
+		v := FieldViolations(got)
+		want := map[codes.Code]string{codes.InvalidArgument: "events[3]", codes.ResourceExhausted: "events[7]"}[tt.code]
+		if len(v) != 1 || v[0].GetField() != want || v[0].GetDescription() == "" {
+			t.Fatalf("violations of %v: %v, want one naming %s", tt.err, v, want)
+		}
+	}
+	if v := FieldViolations(status.Error(codes.InvalidArgument, "no details")); len(v) != 0 {
+		t.Fatalf("violations of a plain status: %v", v)
+	}
+	if AtField("x", nil) != nil {
+		t.Fatal("AtField(nil) is not nil")
+	}
+}

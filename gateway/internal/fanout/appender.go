@@ -3,8 +3,12 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -13,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/platform/apierr"
 )
 
 // appender sends audit events to the audit service in batches. Each event still waits until
@@ -29,9 +34,10 @@ type appender struct {
 	// carries: a request serves many calls, so it can be the child of none of them.
 	tracer trace.Tracer
 
-	mu       sync.Mutex
-	waiting  []*pendingEvent
-	inFlight int
+	mu           sync.Mutex
+	waiting      []*pendingEvent
+	waitingBytes int
+	inFlight     int
 }
 
 const (
@@ -46,21 +52,41 @@ const (
 	// appendTimeout bounds one AppendBatch. It is not any one call's deadline, since the
 	// request carries events of many calls; each caller still stops waiting at its own.
 	appendTimeout = endEventTimeout
+	// MaxQueuedEvents and MaxQueuedBytes bound the events waiting for a request. Past either,
+	// an event is refused at once (the call fails closed, or is a counted gap when failing
+	// open) rather than queue behind a service that cannot keep up.
+	MaxQueuedEvents = 10_000
+	MaxQueuedBytes  = 64 << 20
+	// A batch the service refuses as overloaded (RESOURCE_EXHAUSTED) is sent again after
+	// minRetryBackoff, doubling up to maxRetryBackoff, each wait jittered down to half, for as
+	// long as one of its callers still waits and at most maxRetryWait in all.
+	minRetryBackoff = 10 * time.Millisecond
+	maxRetryBackoff = time.Second
+	maxRetryWait    = appendTimeout
 )
+
+// errQueueFull refuses an event while the queue is at its bound.
+var errQueueFull = fmt.Errorf("the gateway's audit queue is full (%d events or %d MiB wait for the audit service)", MaxQueuedEvents, MaxQueuedBytes>>20)
 
 type pendingEvent struct {
 	event *auditv1.Event
 	size  int
-	call  trace.Link // the calling span, if any
-	done  chan error // buffered: the sender never blocks on a caller that has gone
+	call  trace.Link      // the calling span, if any
+	gone  <-chan struct{} // closed when the caller stops waiting
+	done  chan error      // buffered: the sender never blocks on a caller that has gone
 }
 
 // append waits until e is durable in the audit log, or ctx ends. When ctx ends first, e may
 // still be recorded, as with any request whose reply is lost.
 func (a *appender) append(ctx context.Context, e *auditv1.Event) error {
-	p := &pendingEvent{event: e, size: proto.Size(e), call: trace.LinkFromContext(ctx), done: make(chan error, 1)}
+	p := &pendingEvent{event: e, size: proto.Size(e), call: trace.LinkFromContext(ctx), gone: ctx.Done(), done: make(chan error, 1)}
 	a.mu.Lock()
+	if len(a.waiting) >= MaxQueuedEvents || (len(a.waiting) > 0 && a.waitingBytes+p.size > MaxQueuedBytes) {
+		a.mu.Unlock()
+		return errQueueFull
+	}
 	a.waiting = append(a.waiting, p)
+	a.waitingBytes += p.size
 	send := a.inFlight < maxInFlight
 	if send {
 		a.inFlight++
@@ -96,6 +122,7 @@ func (a *appender) sendOne() bool {
 	rest := copy(a.waiting, a.waiting[n:])
 	clear(a.waiting[rest:]) // the queue must not keep sent events alive
 	a.waiting = a.waiting[:rest]
+	a.waitingBytes -= size
 	a.mu.Unlock()
 
 	if len(batch) > 0 {
@@ -112,9 +139,44 @@ func (a *appender) sendOne() bool {
 }
 
 // deliver appends batch and tells each caller. The service refuses a whole batch for one bad
-// event (an agent's oversized arguments, say), and that must not fail the other agents'
-// calls: a refused batch is split until the refused event is alone.
+// event (an agent's oversized arguments, say) and names its index; that event fails alone and
+// the others are sent again, so it never fails another agent's call. A batch refused because
+// the service is overloaded is sent again with backoff while any of its callers still waits:
+// an overloaded service sees a few requests a second from this gateway, not more.
 func (a *appender) deliver(batch []*pendingEvent) {
+	began := time.Now()
+	backoff := minRetryBackoff
+	for {
+		batch = slices.DeleteFunc(batch, stoppedWaiting)
+		if len(batch) == 0 {
+			return
+		}
+		err := a.request(batch)
+		if err == nil {
+			for _, p := range batch {
+				p.done <- nil
+			}
+			return
+		}
+		if i, ok := refusedEvent(err, len(batch)); ok {
+			batch[i].done <- err
+			batch = slices.Delete(batch, i, i+1)
+			continue
+		}
+		wait := backoff/2 + rand.N(backoff/2+1) // jittered, so gateways do not retry in step
+		if status.Code(err) != codes.ResourceExhausted || time.Since(began)+wait > maxRetryWait {
+			for _, p := range batch {
+				p.done <- err
+			}
+			return
+		}
+		time.Sleep(wait)
+		backoff = min(2*backoff, maxRetryBackoff)
+	}
+}
+
+// request sends batch as one AppendBatch.
+func (a *appender) request(batch []*pendingEvent) error {
 	events := make([]*auditv1.Event, len(batch))
 	var links []trace.Link
 	for i, p := range batch {
@@ -125,20 +187,37 @@ func (a *appender) deliver(batch []*pendingEvent) {
 	}
 	ctx, span := a.tracer.Start(context.Background(), "audit.AppendBatch", trace.WithLinks(links...),
 		trace.WithAttributes(attribute.Int("osiris.audit.events", len(events))))
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
 	resp, err := a.client.AppendBatch(ctx, &auditv1.AppendBatchRequest{Events: events})
-	cancel()
-	span.End()
-	if code := status.Code(err); len(batch) > 1 && (code == codes.InvalidArgument || code == codes.ResourceExhausted) {
-		half := len(batch) / 2
-		a.deliver(batch[:half])
-		a.deliver(batch[half:])
-		return
-	}
 	if err == nil && len(resp.GetReceipts()) != len(events) {
 		err = fmt.Errorf("audit service answered %d receipts for %d events", len(resp.GetReceipts()), len(events))
 	}
-	for _, p := range batch {
-		p.done <- err
+	return err
+}
+
+func stoppedWaiting(p *pendingEvent) bool {
+	select {
+	case <-p.gone:
+		return true
+	default:
+		return false
 	}
+}
+
+// refusedEvent returns the index of the event the service refused a batch of n for, from the
+// BadRequest field violation it names ("events[3]" or "events[3].tool").
+func refusedEvent(err error, n int) (int, bool) {
+	for _, v := range apierr.FieldViolations(err) {
+		rest, ok := strings.CutPrefix(v.GetField(), "events[")
+		if !ok {
+			continue
+		}
+		idx, _, ok := strings.Cut(rest, "]")
+		if i, err := strconv.Atoi(idx); ok && err == nil && i >= 0 && i < n {
+			return i, true
+		}
+	}
+	return 0, false
 }

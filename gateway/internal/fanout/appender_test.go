@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
+	"github.com/osirisplane/osiris/platform/apierr"
 )
 
 // batchingAudit is an audit service that takes a moment per request, refuses a batch that
@@ -27,6 +28,7 @@ type batchingAudit struct {
 	auditv1.AuditServiceClient // other methods are not used
 	delay                      time.Duration
 	fail                       error
+	refuse                     int // the first requests refused as overloaded
 
 	mu       sync.Mutex
 	requests int
@@ -47,9 +49,17 @@ func (f *batchingAudit) AppendBatch(ctx context.Context, req *auditv1.AppendBatc
 		return nil, f.fail
 	}
 	out := &auditv1.AppendBatchResponse{}
-	for _, e := range req.GetEvents() {
-		if e.GetTool() == "bad" {
-			return nil, status.Error(codes.InvalidArgument, "events[i].tool is bad")
+	f.mu.Lock()
+	overloaded := f.refuse > 0
+	f.refuse--
+	f.mu.Unlock()
+	if overloaded {
+		return nil, status.Error(codes.ResourceExhausted, "write queue is full, retry later")
+	}
+	for i, e := range req.GetEvents() {
+		if e.GetTool() == "bad" { // refused as the real service refuses it, naming the event
+			err, _ := apierr.ToStatus(apierr.AtField(fmt.Sprintf("events[%d]", i), apierr.Invalid("events[%d].tool is bad", i)))
+			return nil, err
 		}
 		out.Receipts = append(out.Receipts, &auditv1.AppendResponse{})
 	}

@@ -153,7 +153,7 @@ func (l *Ledger) AppendBatch(ctx context.Context, events []*auditv1.Event) ([]Re
 	item := make([]*auditv1.Event, len(events))
 	for i, e := range events {
 		if err := validateEvent(fmt.Sprintf("events[%d]", i), e, l.maxArgs); err != nil {
-			return nil, err
+			return nil, apierr.AtField(fmt.Sprintf("events[%d]", i), err) // the client drops that one
 		}
 		item[i] = l.redacted(e)
 	}
