@@ -34,14 +34,15 @@ func (s *Service) open() error {
 			Depth:   s.cfg.QueueDepth,
 			Observe: func(n int) { batches.Record(context.Background(), int64(n)) },
 		},
-		Now: s.cfg.Now,
-		Log: s.log,
+		Now:     s.cfg.Now,
+		Elapsed: s.cfg.Elapsed,
+		Log:     s.log,
 	})
 	if err != nil {
 		return err
 	}
 	s.cache = c
-	return nil
+	return c.Clock().Register(meter)
 }
 
 // observe exports the queue depth and the cache's statistics.
