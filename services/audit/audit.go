@@ -34,8 +34,10 @@ type Config struct {
 	QueueDepth        int
 	ShutdownTimeout   time.Duration
 	GCInterval        time.Duration
-	// Now is the clock (tests); time.Now when nil.
-	Now func() time.Time
+	// Now is the wall clock and Elapsed the monotonic one (tests); the process's clocks when
+	// nil (see platform/hwclock).
+	Now     func() time.Time
+	Elapsed func() time.Duration
 }
 
 // DefaultConfig is the configuration of a plain `osiris-audit`.
@@ -131,7 +133,8 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 			Depth:   cfg.QueueDepth,
 			Observe: func(n int) { batches.Record(context.Background(), int64(n)) },
 		},
-		Now: cfg.Now,
+		Now:     cfg.Now,
+		Elapsed: cfg.Elapsed,
 	})
 	if err != nil {
 		db.Close()
@@ -161,7 +164,10 @@ func (s *Service) observe(meter metric.Meter) error {
 		o.ObserveInt64(head, int64(s.ledger.Head()))
 		return nil
 	}, depth, head)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.ledger.Clock().Register(meter)
 }
 
 // GRPCAddr is the bound gRPC address.
