@@ -142,6 +142,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log.With("service", "audit"), srv: srv, db: db, ledger: l}
+	if err := l.Health(); err != nil {
+		s.log.Error("the audit log failed its integrity check at start", "err", err)
+	}
 	if err := s.observe(meter); err != nil {
 		s.Close()
 		return nil, err
@@ -159,16 +162,34 @@ func (s *Service) observe(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	corrupt, err := meter.Int64ObservableGauge("osiris.audit.corrupt", metric.WithDescription("1 when the log failed its integrity check (the tail at start, or the last VerifyChain), else 0"))
+	if err != nil {
+		return err
+	}
+	verified, err := meter.Int64ObservableGauge("osiris.audit.verified_seq", metric.WithDescription("sequence number up to which the last integrity check found the chain intact"))
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(depth, int64(s.ledger.QueueLen()))
 		o.ObserveInt64(head, int64(s.ledger.Head()))
+		bad := int64(0)
+		if s.ledger.Health() != nil {
+			bad = 1
+		}
+		o.ObserveInt64(corrupt, bad)
+		o.ObserveInt64(verified, int64(s.ledger.VerifiedSeq()))
 		return nil
-	}, depth, head)
+	}, depth, head, corrupt, verified)
 	if err != nil {
 		return err
 	}
 	return s.ledger.Clock().Register(meter)
 }
+
+// Health is nil unless the log failed an integrity check (its tail at start, or the last
+// VerifyChain); the service is then not ready.
+func (s *Service) Health() error { return s.ledger.Health() }
 
 // GRPCAddr is the bound gRPC address.
 func (s *Service) GRPCAddr() string { return s.srv.GRPCAddr() }
@@ -179,7 +200,7 @@ func (s *Service) HTTPAddr() string { return s.srv.HTTPAddr() }
 // Run serves until ctx ends, then shuts down in order: servers, writer (drained), store.
 func (s *Service) Run(ctx context.Context) error {
 	gc := func(ctx context.Context) { s.db.CollectGarbage(ctx, s.cfg.GCInterval, 0.5) }
-	return errors.Join(s.srv.Serve(ctx, auditv1.RegisterAuditServiceHandler, gc), s.Close())
+	return errors.Join(s.srv.Serve(ctx, grpcapi.RegisterGateway(s.log), gc), s.Close())
 }
 
 // Close drains the writer, closes the store and the telemetry providers.

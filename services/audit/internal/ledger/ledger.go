@@ -58,6 +58,8 @@ type Ledger struct {
 	// The last committed seq, for the syncer: what it syncs becomes durable.
 	committed atomic.Uint64
 
+	integrity integrity
+
 	// Published for readers: the last durable seq, and a channel closed when it advances.
 	// Readers never see past it, so nothing a reader saw can vanish in a power loss.
 	watch watch
@@ -84,6 +86,7 @@ func Open(store Store, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	l.clock = hwclock.New(cfg.Now, cfg.Elapsed, l.head.time)
+	l.checkTail(context.Background())
 	l.watch.seq = l.head.seq
 	l.committed.Store(l.head.seq)
 	cfg.Queue.Sync = l.sync
