@@ -50,9 +50,13 @@ func TestClockJumpForwardAndBackEntriesExpireOnTime(t *testing.T) {
 	if get(t, r.client, "ns", "before") != nil || get(t, r.client, "ns", "after") != nil {
 		t.Fatal("an expired entry revived when the wall clock stepped back")
 	}
-	// One disagreement for the jump, one for the step back.
+	// One disagreement for the jump, one for the step back, which left the wall clock 15 s
+	// behind the service's.
 	if n := scrapeCounter(t, r.svc.HTTPAddr(), "osiris_clock_skew_events_total"); n != 2 {
 		t.Fatalf("osiris_clock_skew_events_total = %v, want 2", n)
+	}
+	if off := scrapeCounter(t, r.svc.HTTPAddr(), "osiris_clock_offset_seconds"); off != -15 {
+		t.Fatalf("osiris_clock_offset_seconds = %v, want -15", off)
 	}
 }
 
