@@ -119,3 +119,41 @@ func scrape(t *testing.T, httpAddr, name string) string {
 	t.Fatalf("no %s on /metrics", name)
 	return ""
 }
+
+// The check at start reads only the last ledger.TailCheck (1000) events: an event altered
+// before them is found by VerifyChain, which then marks the log corrupt the same way.
+func TestStartChecksTheTailAndVerifyChainTheWholeLog(t *testing.T) {
+	dir := t.TempDir()
+	r := start(t, testConfig(dir))
+	for i := 0; i < 1100; i += 100 {
+		batch := make([]*auditv1.Event, 100)
+		for j := range batch {
+			batch[j] = event(started, "s", key(1, i+j), "tool", nil)
+		}
+		if _, err := r.client.AppendBatch(context.Background(), &auditv1.AppendBatchRequest{Events: batch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.stop(t)
+	editStore(t, dir, func(txn *badger.Txn) error {
+		return rewrite(t, txn, 5, func(e *auditv1.Event) { e.Tool = "innocent" })
+	})
+
+	r = start(t, testConfig(dir))
+	if err := r.svc.Health(); err != nil {
+		t.Fatalf("the start checked beyond the last 1000 events: %v", err)
+	}
+	if n := scrape(t, r.svc.HTTPAddr(), "osiris_audit_verified_seq"); n != "1100" {
+		t.Fatalf("osiris_audit_verified_seq = %s after the tail check, want 1100", n)
+	}
+	v, err := r.client.VerifyChain(context.Background(), &auditv1.VerifyChainRequest{})
+	if err != nil || v.GetOk() || v.GetFirstBadSeq() != 5 {
+		t.Fatalf("VerifyChain = %v, %v; want broken at 5", v, err)
+	}
+	if err := r.svc.Health(); err == nil || !strings.Contains(err.Error(), "corrupt at seq 5") {
+		t.Fatalf("Health after VerifyChain = %v, want corrupt at seq 5", err)
+	}
+	if c, s := scrape(t, r.svc.HTTPAddr(), "osiris_audit_corrupt"), scrape(t, r.svc.HTTPAddr(), "osiris_audit_verified_seq"); c != "1" || s != "4" {
+		t.Fatalf("osiris_audit_corrupt = %s, verified_seq = %s; want 1 and 4", c, s)
+	}
+}
