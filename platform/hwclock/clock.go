@@ -27,9 +27,8 @@ const Tolerance = time.Second
 // Clock is safe for concurrent use. Two calls in real-time order never see time go back,
 // in any goroutine.
 type Clock struct {
-	wall    func() time.Time
-	elapsed func() time.Duration
-	base    int64 // Unix nanoseconds at elapsed() == 0
+	read func() (wall time.Time, elapsed time.Duration)
+	base int64 // Unix nanoseconds at elapsed == 0
 
 	high   atomic.Int64 // Unix nanoseconds: the latest reading
 	offset atomic.Int64 // wall minus the chosen time at the latest reading, nanoseconds
@@ -42,19 +41,24 @@ type Clock struct {
 // never decreasing; the process's monotonic clock when nil. floor is the high-water time of
 // the previous run (zero for a new store).
 func New(wall func() time.Time, elapsed func() time.Duration, floor time.Time) *Clock {
-	if wall == nil {
-		wall = time.Now
-	}
-	if elapsed == nil {
-		origin := time.Now()
-		elapsed = func() time.Duration { return time.Since(origin) }
-	}
-	c := &Clock{wall: wall, elapsed: elapsed}
-	start := wall().UnixNano()
+	origin := time.Now()
+	c := &Clock{read: func() (time.Time, time.Duration) {
+		now := time.Now() // one reading gives both: its wall and its monotonic part
+		w, e := now, now.Sub(origin)
+		if wall != nil {
+			w = wall()
+		}
+		if elapsed != nil {
+			e = elapsed()
+		}
+		return w, e
+	}}
+	w, e := c.read()
+	start := w.UnixNano()
 	if !floor.IsZero() {
 		start = max(start, floor.UnixNano())
 	}
-	c.base = start - int64(elapsed())
+	c.base = start - int64(e)
 	c.high.Store(start)
 	return c
 }
@@ -62,7 +66,8 @@ func New(wall func() time.Time, elapsed func() time.Duration, floor time.Time) *
 // Now is the start time plus the monotonic time since, in UTC; never earlier than any
 // earlier reading.
 func (c *Clock) Now() time.Time {
-	t := c.base + int64(c.elapsed())
+	wall, elapsed := c.read()
+	t := c.base + int64(elapsed)
 	for {
 		h := c.high.Load()
 		if t <= h {
@@ -73,14 +78,14 @@ func (c *Clock) Now() time.Time {
 			break
 		}
 	}
-	c.compare(t)
+	c.compare(wall.UnixNano(), t)
 	return time.Unix(0, t).UTC()
 }
 
 // compare records how far the wall clock is from t, and counts the start of each
 // disagreement beyond Tolerance once.
-func (c *Clock) compare(t int64) {
-	off := c.wall().UnixNano() - t
+func (c *Clock) compare(wall, t int64) {
+	off := wall - t
 	c.offset.Store(off)
 	if off > int64(Tolerance) || off < -int64(Tolerance) {
 		if c.skewed.CompareAndSwap(false, true) {
