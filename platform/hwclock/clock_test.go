@@ -124,3 +124,18 @@ func TestConcurrentReadersSeeMonotonicTime(t *testing.T) {
 		t.Fatalf("Now %v, high-water %v; want %v", got, c.HighWater(), want)
 	}
 }
+
+// BenchmarkNow is the cost of one reading over the process's clocks (every cache Get pays it).
+func BenchmarkNow(b *testing.B) {
+	c := New(nil, nil, time.Time{})
+	for b.Loop() {
+		c.Now()
+	}
+}
+
+// BenchmarkTimeNow is time.Now alone, for scale.
+func BenchmarkTimeNow(b *testing.B) {
+	for b.Loop() {
+		time.Now()
+	}
+}
