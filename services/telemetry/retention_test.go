@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -117,6 +116,7 @@ func TestRetentionDeletesOldAggregates(t *testing.T) {
 	}
 	recordAt(t, r.client, 4, now.Add(-29*24*time.Hour), "recent")
 	recordAt(t, r.client, 4, now.Add(-time.Hour), "recent")
+	recordAt(t, r.client, 2, now.Add(-50*24*time.Hour), "s-old0") // sorts after the live "recent" (same length)
 	window := &telemetryv1.GetSummaryRequest{Since: timestamppb.New(now.Add(-30 * 24 * time.Hour))}
 	windows := []*telemetryv1.GetSummaryRequest{{}, {SessionId: "recent"}, window,
 		{SessionId: "recent", Since: window.GetSince()}, {Tool: "tool1", Since: window.GetSince()}}
@@ -124,8 +124,8 @@ func TestRetentionDeletesOldAggregates(t *testing.T) {
 	for _, w := range windows {
 		before = append(before, mustSummary(t, r.client, w))
 	}
-	if deleted, err := r.svc.Retain(context.Background()); err != nil || deleted != 10 {
-		t.Fatalf("retain = %d, %v; want 10 records deleted", deleted, err)
+	if deleted, err := r.svc.Retain(context.Background()); err != nil || deleted != 12 {
+		t.Fatalf("retain = %d, %v; want 12 records deleted", deleted, err)
 	}
 	for i, w := range windows {
 		if got := mustSummary(t, r.client, w); !proto.Equal(got, before[i]) {
@@ -135,9 +135,9 @@ func TestRetentionDeletesOldAggregates(t *testing.T) {
 	r.stop(t)
 
 	keys := aggregateKeys(t, dir)
-	for d := range 5 {
-		if n := keys["s/old"+strconv.Itoa(d)] + keys["v/old"+strconv.Itoa(d)]; n != 0 {
-			t.Errorf("session old%d keeps %d aggregates after retention", d, n)
+	for _, session := range []string{"old0", "old1", "old2", "old3", "old4", "s-old0"} {
+		if n := keys["s/"+session] + keys["v/"+session]; n != 0 {
+			t.Errorf("session %s keeps %d aggregates after retention", session, n)
 		}
 	}
 	// recent: totals for 2 tools; minute buckets for 2 tools at 2 times.
@@ -145,8 +145,8 @@ func TestRetentionDeletesOldAggregates(t *testing.T) {
 		t.Errorf("session recent has %d totals and %d buckets, want 2 and 4", keys["s/recent"], keys["v/recent"])
 	}
 	// Per tool: 2 tools x 3 levels x 2 times; global and per-tool totals: 1 + 2.
-	if keys["w"] != 12 || keys["g"] != 1 || keys["t"] != 2 {
-		t.Errorf("per-tool buckets %d, global %d, per-tool totals %d; want 12, 1, 2", keys["w"], keys["g"], keys["t"])
+	if keys["w"] != 12 || keys["g"] != 1 || keys["t"] != 2 || len(keys) != 5 {
+		t.Errorf("aggregate keys %v; want 12 per-tool buckets, 1 global, 2 per-tool totals, and recent's", keys)
 	}
 }
 
