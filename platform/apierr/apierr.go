@@ -24,6 +24,7 @@ var (
 	ErrAborted            = errors.New("aborted")
 	ErrResourceExhausted  = errors.New("resource exhausted")
 	ErrUnavailable        = errors.New("unavailable")
+	ErrDataLoss           = errors.New("data loss")
 )
 
 // kindError carries a client-facing message and the kind it belongs to.
@@ -67,6 +68,9 @@ func Unavailable(format string, args ...any) error {
 	return newKind(ErrUnavailable, format, args...)
 }
 
+// DataLoss reports stored data found corrupt (a broken audit chain).
+func DataLoss(format string, args ...any) error { return newKind(ErrDataLoss, format, args...) }
+
 // codeOf returns the code of err's kind, or false when err is of no known kind.
 func codeOf(err error) (codes.Code, bool) {
 	switch {
@@ -84,6 +88,8 @@ func codeOf(err error) (codes.Code, bool) {
 		return codes.ResourceExhausted, true
 	case errors.Is(err, ErrUnavailable):
 		return codes.Unavailable, true
+	case errors.Is(err, ErrDataLoss):
+		return codes.DataLoss, true
 	}
 	return codes.Unknown, false
 }

@@ -24,6 +24,7 @@ func TestToStatus(t *testing.T) {
 		{"precondition", FailedPrecondition("state INIT, expected RUN"), codes.FailedPrecondition, "state INIT, expected RUN", true},
 		{"exists", AlreadyExists("session x exists"), codes.AlreadyExists, "session x exists", true},
 		{"unavailable", Unavailable("shutting down"), codes.Unavailable, "shutting down", true},
+		{"data loss", DataLoss("audit log is corrupt at seq 5"), codes.DataLoss, "audit log is corrupt at seq 5", true},
 		{"canceled", fmt.Errorf("wait: %w", context.Canceled), codes.Canceled, "request cancelled", true},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded", true},
 		{"status passes", status.Error(codes.PermissionDenied, "no"), codes.PermissionDenied, "no", true},

@@ -94,9 +94,9 @@ func New(spec Spec) (*Service, error) {
 	s := &Service{spec: spec, log: log, srv: srv, db: db}
 	s.guard = newDiskGuard(set.DataDir, set.MinFreeBytes, log, func(full bool) {
 		if full {
-			srv.SetDegraded("disk almost full")
+			srv.SetDegraded("disk", "disk almost full")
 		} else {
-			srv.SetDegraded("")
+			srv.SetDegraded("disk", "")
 		}
 	})
 	s.guard.check()

@@ -64,7 +64,7 @@ type Server struct {
 
 	stateMu  sync.Mutex // guards serving and degraded, and orders readiness updates
 	serving  bool
-	degraded string
+	degraded map[string]string // cause -> reason; any entry makes the service not ready
 }
 
 // New binds both listeners (so a bad or busy address fails at start-up, and port 0 is known
@@ -210,13 +210,22 @@ func (s *Server) shutdown(httpSrv *http.Server) {
 	s.log.Info("stopped serving")
 }
 
-// SetDegraded makes the service report not ready (/readyz and the gRPC health service) for
-// reason while it is not empty, for example while the disk is almost full, and ready again
-// when it is called with "" (if the service is still serving).
-func (s *Server) SetDegraded(reason string) {
+// SetDegraded makes the service report not ready (/readyz and the gRPC health service) while
+// cause has a non-empty reason, for example "disk" while the disk is almost full or "integrity"
+// while the store failed its check; several causes may hold at once. Calling it with an empty
+// reason clears that cause; the service is ready again when no cause is left (and it still
+// serves).
+func (s *Server) SetDegraded(cause, reason string) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	s.degraded = reason
+	if reason == "" {
+		delete(s.degraded, cause)
+	} else {
+		if s.degraded == nil {
+			s.degraded = map[string]string{}
+		}
+		s.degraded[cause] = reason
+	}
 	s.updateReady()
 }
 
@@ -230,7 +239,7 @@ func (s *Server) setServing(on bool) {
 // updateReady publishes serving && !degraded (stateMu held). After health.Shutdown the
 // health server ignores updates and stays NOT_SERVING.
 func (s *Server) updateReady() {
-	ok := s.serving && s.degraded == ""
+	ok := s.serving && len(s.degraded) == 0
 	s.ready.Store(ok)
 	status := healthpb.HealthCheckResponse_NOT_SERVING
 	if ok {

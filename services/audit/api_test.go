@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,21 +136,21 @@ func TestListFiltersAndPages(t *testing.T) {
 	}
 }
 
-// Time ranges use the service's clock; when that clock is set back, event times still never
-// decrease along the log, so a range query stays correct.
+// Time ranges use the service's clock; when the wall clock is set back, event times still
+// never decrease along the log, so a range query stays correct.
 func TestTimeRangeWithClockSetBack(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clk := &hostClock{wall: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 	cfg := testConfig(t.TempDir())
-	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	clk.drive(&cfg)
 	r := start(t, cfg)
 
 	for i := range 10 { // one event a minute, 12:00 to 12:09
-		set(time.Date(2026, 1, 1, 12, i, 0, 0, time.UTC))
+		if i > 0 {
+			clk.run(time.Minute)
+		}
 		mustAppend(t, r.client, event(started, "s", "", "t", nil))
 	}
-	set(time.Date(2026, 1, 1, 11, 0, 0, 0, time.UTC)) // clock set back an hour
+	clk.step(-time.Hour) // clock set back an hour
 	mustAppend(t, r.client, event(started, "s", "", "t", nil))
 	last, err := r.client.GetEvent(context.Background(), &auditv1.GetEventRequest{Seq: 11})
 	if err != nil {
@@ -168,6 +167,41 @@ func TestTimeRangeWithClockSetBack(t *testing.T) {
 		t.Fatalf("range 12:03-12:06 gave %d events starting at %d", len(got), got[0].GetSeq())
 	}
 	mustVerify(t, r.client, 11)
+}
+
+// Issue 11, part 6. Non-decreasing times used to pin every event to the highest wall time
+// seen: after the wall clock jumped a year ahead and was corrected, every event for a year
+// was dated the same instant a year away. Now times follow the monotonic clock from start,
+// never decrease, and a restart continues from the last event's time.
+func TestEventTimesIgnoreACorrectedForwardJump(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clk := &hostClock{wall: t0}
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	clk.drive(&cfg)
+	r := start(t, cfg)
+	mustAppend(t, r.client, event(started, "s", "", "t", nil)) // 12:00:00
+	clk.step(365 * 24 * time.Hour)
+	clk.run(time.Second)
+	mustAppend(t, r.client, event(started, "s", "", "t", nil)) // 12:00:01
+	clk.step(-365 * 24 * time.Hour)
+	clk.run(time.Second)
+	mustAppend(t, r.client, event(started, "s", "", "t", nil)) // 12:00:02
+	clk.run(time.Second)
+	clk.step(-time.Hour)
+	mustAppend(t, r.client, event(started, "s", "", "t", nil)) // 12:00:03
+	r.stop(t)
+	r = start(t, cfg)                                          // the wall clock is still an hour behind: continue from the last event
+	mustAppend(t, r.client, event(started, "s", "", "t", nil)) // 12:00:03
+	clk.run(time.Second)
+	mustAppend(t, r.client, event(started, "s", "", "t", nil)) // 12:00:04
+	events := listAll(t, r.client, &auditv1.ListEventsRequest{})
+	for i, want := range []time.Duration{0, 1, 2, 3, 3, 4} {
+		if got := events[i].GetTime().AsTime(); !got.Equal(t0.Add(want * time.Second)) {
+			t.Errorf("event %d dated %v, want %v", events[i].GetSeq(), got, t0.Add(want*time.Second))
+		}
+	}
+	mustVerify(t, r.client, 6)
 }
 
 func TestTailFollowsNewEventsAndEndsAtShutdown(t *testing.T) {

@@ -27,8 +27,10 @@ const EnvPrefix = "OSIRIS_AUDIT"
 type Config struct {
 	lifecycle.Settings
 	MaxArgumentsBytes int
-	// Now is the clock (tests); time.Now when nil.
-	Now func() time.Time
+	// Now is the wall clock and Elapsed the monotonic one (tests); the process's clocks when
+	// nil (see platform/hwclock).
+	Now     func() time.Time
+	Elapsed func() time.Duration
 }
 
 // DefaultConfig is the configuration of a plain `osiris-audit`.
@@ -90,12 +92,25 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		MaxArgumentsBytes: cfg.MaxArgumentsBytes,
 		Queue:             lc.Queue(),
 		Now:               cfg.Now,
+		Elapsed:           cfg.Elapsed,
+		// A failed integrity check (the tail at start, or a VerifyChain) makes the service
+		// not ready until a later VerifyChain passes.
+		OnHealth: func(err error) {
+			reason := ""
+			if err != nil {
+				reason = err.Error()
+			}
+			lc.Server().SetDegraded("integrity", reason)
+		},
 	})
 	if err != nil {
 		return nil, errors.Join(err, lc.Close())
 	}
 	lc.Attach(lifecycle.Domain{Close: l.Close, QueueLen: l.QueueLen})
 	s := &Service{lc: lc, ledger: l}
+	if err := l.Health(); err != nil {
+		lc.Log().Error("the audit log failed its integrity check at start", "err", err)
+	}
 	if err := s.observe(lc.Meter()); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -108,12 +123,33 @@ func (s *Service) observe(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	corrupt, err := meter.Int64ObservableGauge("osiris.audit.corrupt", metric.WithDescription("1 when the log failed its integrity check (the tail at start, or the last VerifyChain), else 0"))
+	if err != nil {
+		return err
+	}
+	verified, err := meter.Int64ObservableGauge("osiris.audit.verified_seq", metric.WithDescription("sequence number up to which the last integrity check found the chain intact"))
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(head, int64(s.ledger.Head()))
+		bad := int64(0)
+		if s.ledger.Health() != nil {
+			bad = 1
+		}
+		o.ObserveInt64(corrupt, bad)
+		o.ObserveInt64(verified, int64(s.ledger.VerifiedSeq()))
 		return nil
-	}, head)
-	return err
+	}, head, corrupt, verified)
+	if err != nil {
+		return err
+	}
+	return s.ledger.Clock().Register(meter)
 }
+
+// Health is nil unless the log failed an integrity check (its tail at start, or the last
+// VerifyChain); the service is then not ready.
+func (s *Service) Health() error { return s.ledger.Health() }
 
 // GRPCAddr is the bound gRPC address.
 func (s *Service) GRPCAddr() string { return s.lc.GRPCAddr() }
@@ -123,7 +159,7 @@ func (s *Service) HTTPAddr() string { return s.lc.HTTPAddr() }
 
 // Run serves until ctx ends, then shuts down in order: servers, writer (drained), store.
 func (s *Service) Run(ctx context.Context) error {
-	return s.lc.Run(ctx, auditv1.RegisterAuditServiceHandler)
+	return s.lc.Run(ctx, grpcapi.RegisterGateway(s.lc.Log()))
 }
 
 // Close drains the writer, closes the store and the telemetry providers.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,24 @@ type running struct {
 	cancel context.CancelFunc
 }
 
+// hostClock is a host's two clocks, which the test drives: run lets time pass (both
+// advance), step moves the wall clock alone, as an operator or NTP would.
+type hostClock struct {
+	mu   sync.Mutex
+	wall time.Time
+	mono time.Duration
+}
+
+func (c *hostClock) Now() time.Time         { c.mu.Lock(); defer c.mu.Unlock(); return c.wall }
+func (c *hostClock) Elapsed() time.Duration { c.mu.Lock(); defer c.mu.Unlock(); return c.mono }
+func (c *hostClock) step(d time.Duration)   { c.mu.Lock(); c.wall = c.wall.Add(d); c.mu.Unlock() }
+func (c *hostClock) run(d time.Duration) {
+	c.mu.Lock()
+	c.wall, c.mono = c.wall.Add(d), c.mono+d
+	c.mu.Unlock()
+}
+func (c *hostClock) drive(cfg *audit.Config) { cfg.Now, cfg.Elapsed = c.Now, c.Elapsed }
+
 func testConfig(dir string) audit.Config {
 	cfg := audit.DefaultConfig()
 	cfg.DataDir, cfg.GRPCAddr, cfg.HTTPAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
@@ -57,7 +76,9 @@ func start(t testing.TB, cfg audit.Config) *running {
 		t.Fatal(err)
 	}
 	r.client = auditv1.NewAuditServiceClient(r.conn)
-	waitReady(t, "http://"+svc.HTTPAddr()+"/readyz")
+	// /healthz, not /readyz: a service whose log failed its integrity check serves but is
+	// not ready, and the tests of that case need it running.
+	waitReady(t, "http://"+svc.HTTPAddr()+"/healthz")
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }

@@ -82,7 +82,8 @@ func TestBoundsMaxBytesEvictsUntilTheEntryFits(t *testing.T) {
 func TestBoundsRemoveExpiredBeforeEvictingLiveEntries(t *testing.T) {
 	clk := newTestClock()
 	cfg := testConfig(t.TempDir())
-	cfg.Now, cfg.MaxEntries, cfg.ExpiryInterval = clk.Now, 3, time.Hour
+	clk.drive(&cfg)
+	cfg.MaxEntries, cfg.ExpiryInterval = 3, time.Hour
 	r := start(t, cfg)
 	put(t, r.client, "ns", "old", "", time.Hour)
 	put(t, r.client, "ns", "mid", "", time.Hour)

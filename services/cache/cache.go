@@ -1,5 +1,5 @@
 // Package cache wires the cache service: Badger store, the entry cache (single writer, TTL
-// on a high-water clock, bounds with LRU eviction, tags), gRPC and REST. The same code runs
+// on a clock that never goes back (platform/hwclock), bounds with LRU eviction, tags), gRPC and REST. The same code runs
 // as the osiris-cache binary and inside `osiris up`.
 package cache
 
@@ -47,9 +47,11 @@ type Config struct {
 	MaxValueBytes   int
 	MaxPendingBytes int64
 	ExpiryInterval  time.Duration
-	// Now is the wall clock (tests); time.Now when nil. Expiry uses max(Now, the persisted
-	// high-water time), so it never goes back.
-	Now func() time.Time
+	// Now is the wall clock and Elapsed the monotonic one (tests); the process's clocks when
+	// nil. Expiry uses the later of Now and the persisted high-water time at start, advanced
+	// by Elapsed (platform/hwclock), so it never goes back and ignores wall clock steps.
+	Now     func() time.Time
+	Elapsed func() time.Duration
 }
 
 // DefaultConfig is the configuration of a plain `osiris-cache`.

@@ -21,7 +21,7 @@ func TestClockRollbackNeverRevivesAnExpiredEntry(t *testing.T) {
 	clk := newTestClock()
 	t0 := clk.Now()
 	cfg := testConfig(dir)
-	cfg.Now = clk.Now
+	clk.drive(&cfg)
 	cfg.ExpiryInterval = time.Hour // no background sweep: expiry on read alone must hide them
 	r := start(t, cfg)
 
@@ -72,7 +72,7 @@ func TestClockRollbackAcrossRestartWithoutReads(t *testing.T) {
 	clk := newTestClock()
 	t0 := clk.Now()
 	cfg := testConfig(dir)
-	cfg.Now = clk.Now
+	clk.drive(&cfg)
 	cfg.ExpiryInterval = time.Hour
 	r := start(t, cfg)
 	put(t, r.client, "ns", "short", "x", 5*time.Second)
@@ -97,7 +97,7 @@ func TestClockRollbackAcrossRestartWithoutReads(t *testing.T) {
 func TestExpiryInBackgroundAndOnDemand(t *testing.T) {
 	clk := newTestClock()
 	cfg := testConfig(t.TempDir())
-	cfg.Now = clk.Now
+	clk.drive(&cfg)
 	cfg.ExpiryInterval = time.Hour
 	r := start(t, cfg)
 	var wg sync.WaitGroup

@@ -30,22 +30,26 @@ func TestMain(m *testing.M) {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// testClock is a wall clock the test sets; it may go back.
+// testClock is a host's two clocks, which the test drives: Add lets time pass (both
+// advance), Set steps the wall clock alone, as an operator or NTP would.
 type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu   sync.Mutex
+	t    time.Time
+	mono time.Duration
 }
 
 func newTestClock() *testClock {
 	return &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 }
 
-func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *testClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Elapsed() time.Duration  { c.mu.Lock(); defer c.mu.Unlock(); return c.mono }
+func (c *testClock) Set(t time.Time)         { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *testClock) drive(cfg *cache.Config) { cfg.Now, cfg.Elapsed = c.Now, c.Elapsed }
 func (c *testClock) Add(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	c.t, c.mono = c.t.Add(d), c.mono+d
 	return c.t
 }
 

@@ -57,7 +57,8 @@ func TestSTATE006OneCoherentStoreUnderConcurrentMixedOperations(t *testing.T) {
 	dir := t.TempDir()
 	clk := newTestClock()
 	cfg := testConfig(dir)
-	cfg.Now, cfg.ExpiryInterval = clk.Now, 2*time.Millisecond
+	clk.drive(&cfg)
+	cfg.ExpiryInterval = 2 * time.Millisecond
 	r := start(t, cfg)
 
 	roundTime := make([]time.Time, rounds)

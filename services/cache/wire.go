@@ -26,6 +26,7 @@ func (s *Service) open() error {
 		ExpiryInterval:  s.cfg.ExpiryInterval,
 		Queue:           s.lc.Queue(),
 		Now:             s.cfg.Now,
+		Elapsed:         s.cfg.Elapsed,
 		Log:             s.lc.Log(),
 	})
 	if err != nil {
@@ -33,7 +34,7 @@ func (s *Service) open() error {
 	}
 	s.cache = c
 	s.lc.Attach(lifecycle.Domain{Close: c.Close, QueueLen: c.QueueLen})
-	return nil
+	return c.Clock().Register(s.lc.Meter())
 }
 
 // observe exports the cache's statistics.

@@ -14,6 +14,7 @@ import (
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/apierr"
+	"github.com/osirisplane/osiris/platform/hwclock"
 	"github.com/osirisplane/osiris/platform/redact"
 	"github.com/osirisplane/osiris/platform/writer"
 	"github.com/osirisplane/osiris/services/audit/internal/chain"
@@ -31,9 +32,14 @@ type Config struct {
 	MaxArgumentsBytes int
 	// Queue bounds the writer queue.
 	Queue writer.Config
-	// Now is the clock; time.Now when nil. Event times never go backwards along the log,
-	// even when this clock does.
-	Now func() time.Time
+	// Now is the wall clock and Elapsed the monotonic one; the process's clocks when nil.
+	// Event times come from platform/hwclock floored by the last event's time, so they never
+	// go backwards along the log and ignore the wall clock's steps.
+	Now     func() time.Time
+	Elapsed func() time.Duration
+	// OnHealth, when set, is told each integrity check's outcome (nil when the log is intact):
+	// the service reports not ready while the log is corrupt.
+	OnHealth func(error)
 }
 
 // Receipt acknowledges a durable append.
@@ -48,12 +54,14 @@ type Ledger struct {
 	q        *writer.Queue[[]*auditv1.Event, []Receipt] // an item is one Append or AppendBatch
 	redactor *redact.Redactor
 	maxArgs  int
-	now      func() time.Time
+	clock    *hwclock.Clock
 
 	// Owned by the writer goroutine (and Open, before it starts).
 	head head
 	// The last committed seq, for the syncer: what it syncs becomes durable.
 	committed atomic.Uint64
+
+	integrity integrity
 
 	// Published for readers: the last durable seq, and a channel closed when it advances.
 	// Readers never see past it, so nothing a reader saw can vanish in a power loss.
@@ -71,19 +79,18 @@ func Open(store Store, cfg Config) (*Ledger, error) {
 	if cfg.MaxArgumentsBytes <= 0 {
 		cfg.MaxArgumentsBytes = DefaultMaxArgumentsBytes
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	l := &Ledger{
 		store:    store,
 		redactor: redact.New(redact.AuditMask),
 		maxArgs:  cfg.MaxArgumentsBytes,
-		now:      cfg.Now,
 		watch:    watch{ch: make(chan struct{})},
 	}
+	l.integrity.onChange = cfg.OnHealth
 	if err := l.loadHead(); err != nil {
 		return nil, err
 	}
+	l.clock = hwclock.New(cfg.Now, cfg.Elapsed, l.head.time)
+	l.checkTail(context.Background())
 	l.watch.seq = l.head.seq
 	l.committed.Store(l.head.seq)
 	cfg.Queue.Sync = l.sync
@@ -117,6 +124,9 @@ func (l *Ledger) loadHead() error {
 func (l *Ledger) Close(ctx context.Context) error {
 	return errors.Join(l.q.Close(ctx), l.store.Close())
 }
+
+// Clock is the clock that dates events.
+func (l *Ledger) Clock() *hwclock.Clock { return l.clock }
 
 // QueueLen is how many appends wait for the writer.
 func (l *Ledger) QueueLen() int { return l.q.Len() }
@@ -181,10 +191,7 @@ func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
 // in one write, and only then moves the head. The writer acknowledges after the next sync.
 // An item (one Append or AppendBatch) is chained whole or not at all.
 func (l *Ledger) apply(batch [][]*auditv1.Event) ([]writer.Result[[]Receipt], error) {
-	now := l.now().UTC()
-	if now.Before(l.head.time) {
-		now = l.head.time // keep time non-decreasing along the sequence
-	}
+	now := l.clock.Now() // never before the head's time: the clock starts there
 	ts := timestamppb.New(now)
 	results := make([]writer.Result[[]Receipt], len(batch))
 	var stored []*auditv1.Event

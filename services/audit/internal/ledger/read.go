@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -214,7 +215,10 @@ func (l *Ledger) Tail(ctx context.Context, f Filter, after uint64, send func(*au
 	}
 }
 
-// Export calls fn for every matching event in seq order, from one snapshot.
+// Export calls fn for every matching event in seq order, from one snapshot. It checks every
+// event it reads against its own hash, and, when it reads the log itself (no session,
+// correlation or tool filter), each link to the event before: an export never hands out an
+// altered event as if it were intact. A failure is DATA_LOSS naming the seq.
 func (l *Ledger) Export(ctx context.Context, f Filter, fn func(*auditv1.Event) error) error {
 	if err := f.Validate(); err != nil {
 		return err
@@ -224,15 +228,29 @@ func (l *Ledger) Export(ctx context.Context, f Filter, fn func(*auditv1.Event) e
 		return err
 	}
 	head := l.Head()
-	return l.store.Scan(ctx, f.index(), after, func(e *auditv1.Event) (bool, error) {
+	var prev *auditv1.Event // the event before e in the log, when the scan reads the log
+	err = l.store.Scan(ctx, f.index(), after, func(e *auditv1.Event) (bool, error) {
 		if e.GetSeq() > head || f.pastUntil(e) {
 			return false, nil
+		}
+		if err := selfCheck(e); err != nil {
+			return false, corruption(e.GetSeq(), err)
+		}
+		if f.index().Kind == IndexAll {
+			if prev != nil && (e.GetSeq() != prev.GetSeq()+1 || !bytes.Equal(e.GetPrevHash(), prev.GetHash())) {
+				return false, corruption(prev.GetSeq()+1, errors.New("the event is missing or does not chain to the one before"))
+			}
+			prev = e
 		}
 		if f.matches(e) {
 			return true, fn(e)
 		}
 		return true, nil
 	})
+	if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+		return corruption(ce.Seq, ce)
+	}
+	return err
 }
 
 // Verification is the outcome of Verify.
@@ -273,6 +291,11 @@ func (l *Ledger) Verify(ctx context.Context) (Verification, error) {
 	}
 	out.OK = out.FirstBadSeq == 0
 	out.Checked = v.Checked()
+	if out.OK {
+		l.integrity.set(out.Checked, nil)
+	} else {
+		l.integrity.set(out.FirstBadSeq-1, &CorruptLogError{Seq: out.FirstBadSeq, Reason: out.Reason})
+	}
 	if v.Checked() > 0 {
 		out.HeadHash = v.Head()
 	}

@@ -1,4 +1,4 @@
-// Package entrycache is the cache's domain: validation, TTL judged by a high-water clock,
+// Package entrycache is the cache's domain: validation, TTL judged by a clock that never goes back,
 // bounds with least-recently-used eviction, tags, and exact statistics, over a Store that is
 // the one store of record.
 //
@@ -19,8 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/osirisplane/osiris/platform/hwclock"
 	"github.com/osirisplane/osiris/platform/writer"
-	"github.com/osirisplane/osiris/services/cache/internal/hwclock"
 	"github.com/osirisplane/osiris/services/cache/internal/recency"
 )
 
@@ -38,9 +38,11 @@ type Config struct {
 	// recency and counters.
 	ExpiryInterval time.Duration
 	Queue          writer.Config
-	// Now is the wall clock; time.Now when nil.
-	Now func() time.Time
-	Log *slog.Logger
+	// Now is the wall clock and Elapsed the monotonic one; the process's clocks when nil
+	// (see platform/hwclock).
+	Now     func() time.Time
+	Elapsed func() time.Duration
+	Log     *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -112,7 +114,7 @@ func Open(store Store, cfg Config) (*Cache, error) {
 	if err := c.load(); err != nil {
 		return nil, err
 	}
-	c.clock = hwclock.New(cfg.Now, c.state.HighWater)
+	c.clock = hwclock.New(cfg.Now, cfg.Elapsed, c.state.HighWater)
 	c.hits.Store(c.state.Hits)
 	c.misses.Store(c.state.Misses)
 	c.publish()
@@ -161,6 +163,9 @@ func (c *Cache) Close(ctx context.Context) error {
 	}
 	return errors.Join(err, c.q.Close(ctx), c.store.Close())
 }
+
+// Clock is the clock expiry is judged by.
+func (c *Cache) Clock() *hwclock.Clock { return c.clock }
 
 // QueueLen is how many writes wait for the writer.
 func (c *Cache) QueueLen() int { return c.q.Len() }

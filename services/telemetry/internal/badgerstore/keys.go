@@ -103,3 +103,26 @@ func windowPrefix(session string, l recorder.Level) []byte {
 	}
 	return append(appendString([]byte{prefixAggregate, aggWindowSessionTool}, session), levelCode(l))
 }
+
+// levelOf is the inverse of levelCode; ok is false for an unknown code.
+func levelOf(code byte) (recorder.Level, bool) {
+	for _, l := range []recorder.Level{recorder.LevelMinute, recorder.LevelHour, recorder.LevelDay} {
+		if levelCode(l) == code {
+			return l, true
+		}
+	}
+	return 0, false
+}
+
+// bucketEnd reads level(1) start(8) at the head of b and returns the end of that bucket, in
+// minutes since the Unix epoch; ok is false on a short or unknown key.
+func bucketEnd(b []byte) (end int64, ok bool) {
+	if len(b) < 9 {
+		return 0, false
+	}
+	l, ok := levelOf(b[0])
+	if !ok {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b[1:9])) + int64(l), true
+}

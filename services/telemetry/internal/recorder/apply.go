@@ -19,9 +19,7 @@ func (r *Recorder) apply(batch []item) ([]writer.Result[outcome], error) {
 	for i, it := range batch {
 		switch {
 		case it.retention:
-			cutoff := r.now().Add(-r.retention)
-			n, more, err := r.store.DeleteCallsBefore(cutoff, r.chunk)
-			results[i] = writer.Result[outcome]{Value: outcome{deleted: n, more: more}, Err: err}
+			results[i] = r.retain()
 		case it.event != nil:
 			entries = append(entries, entry{item: i, event: it.event})
 		default:
@@ -35,6 +33,19 @@ func (r *Recorder) apply(batch []item) ([]writer.Result[outcome], error) {
 		r.record(entries, results)
 	}
 	return results, nil
+}
+
+// retain deletes one chunk of what retention drops: call records first, then, once none is
+// left, aggregates (see Store.DeleteAggregatesBefore).
+func (r *Recorder) retain() writer.Result[outcome] {
+	cutoff := r.now().Add(-r.retention)
+	n, more, err := r.store.DeleteCallsBefore(cutoff, r.chunk)
+	if err != nil || more {
+		return writer.Result[outcome]{Value: outcome{deleted: n, more: more}, Err: err}
+	}
+	// Buckets that end by the cutoff minute hold no call within retention.
+	aggs, more, err := r.store.DeleteAggregatesBefore(floorMinute(cutoff), r.chunk)
+	return writer.Result[outcome]{Value: outcome{deleted: n, aggregates: aggs, more: more}, Err: err}
 }
 
 // record commits the entries that are not duplicates and fills in the items' results; an

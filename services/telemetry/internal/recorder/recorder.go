@@ -91,11 +91,12 @@ type item struct {
 }
 
 type outcome struct {
-	calls   []Recorded       // per call of the item
-	seq     uint64           // event
-	totals  aggregate.Totals // global totals, for start and stop events
-	deleted int              // retention
-	more    bool             // retention: older records remain
+	calls      []Recorded       // per call of the item
+	seq        uint64           // event
+	totals     aggregate.Totals // global totals, for start and stop events
+	deleted    int              // retention: call records
+	aggregates int              // retention: aggregates
+	more       bool             // retention: more remains to delete
 }
 
 // Recorded is what became of one call given to Record or RecordBatch.
@@ -247,7 +248,9 @@ func (r *Recorder) RecordEvent(ctx context.Context, e *telemetryv1.ServerEvent) 
 }
 
 // Retain deletes every call record older than the retention age, one bounded chunk per
-// writer item, and returns how many it deleted. The aggregates keep counting them.
+// writer item, and returns how many it deleted. Then it deletes the time buckets older than
+// the retention age and the totals of sessions with no bucket left; the global and per-tool
+// totals keep counting every call forever.
 func (r *Recorder) Retain(ctx context.Context) (int, error) {
 	total := 0
 	for {

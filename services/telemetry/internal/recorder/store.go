@@ -28,6 +28,11 @@ type Store interface {
 	// DeleteCallsBefore deletes, in one transaction, up to max calls whose time is before
 	// cutoff, oldest first, with their index entries. more says older calls remain.
 	DeleteCallsBefore(cutoff time.Time, max int) (deleted int, more bool, err error)
+	// DeleteAggregatesBefore deletes, in one transaction, up to max aggregates that retention
+	// drops: the time buckets (per tool, per session and tool) that end at or before cutoff
+	// (minutes since the Unix epoch), and the per-session totals of sessions left with no
+	// bucket. more says some remain.
+	DeleteAggregatesBefore(cutoff int64, max int) (deleted int, more bool, err error)
 	// ScanCalls calls fn, in (time, seq) order, for each call idx selects that comes after
 	// position from, from one snapshot, until fn returns false or an error.
 	ScanCalls(ctx context.Context, idx CallIndex, from Position, fn func(*telemetryv1.ToolCall) (bool, error)) error
