@@ -19,6 +19,7 @@ import (
 
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/platform/serve"
 )
 
 // EnvPrefix is the prefix of the gateway's environment variables.
@@ -53,6 +54,7 @@ type Config struct {
 	CallTimeout     time.Duration
 	MaxSessions     int
 	AllowedOrigins  []string
+	Edge            serve.Edge // --allowed-hosts, --body-read-timeout (edge.go)
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
@@ -91,6 +93,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.AllowedOrigins = append(c.AllowedOrigins, v)
 		return nil
 	})
+	c.Edge.RegisterFlags(fs)
 }
 
 // Validate reports the first setting that cannot work, with --config merged in.
@@ -118,6 +121,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-sessions must be between 1 and 100000, got %d", c.MaxSessions)
 	}
 	if _, err := c.loadToken(); err != nil {
+		return err
+	}
+	if err := c.Edge.Validate(); err != nil {
 		return err
 	}
 	if _, err := c.originGuard(); err != nil {

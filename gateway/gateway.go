@@ -175,7 +175,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.token != "" {
 		mcpHandler = requireToken(g.token, g.audit, mcpHandler)
 	}
-	mux.Handle("/mcp", mcpHandler)
+	mux.Handle("/mcp", g.edge(mcpHandler))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(g.lis) }()
