@@ -99,7 +99,7 @@ func (c hostCheck) check(host string) error {
 	if _, err := netip.ParseAddr(name); err == nil || c.names[strings.ToLower(name)] {
 		return nil
 	}
-	return fmt.Errorf("Host %q is not a name of this server (add it with --allowed-hosts)", host)
+	return fmt.Errorf("invalid Host %q: not a name of this server (add it with --allowed-hosts)", host)
 }
 
 // GuardHost refuses, with 403, requests whose Host header does not name the server listening
