@@ -126,7 +126,7 @@ func (e Edge) LimitBodyTime(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 			// An error means the writer cannot take a deadline (HTTP/2): nothing to do.
-			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		next.ServeHTTP(w, r)
 	})
