@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
+	"github.com/osirisplane/osiris/platform/serve"
 )
 
 // EnvPrefix is the prefix of the gateway's environment variables.
@@ -48,6 +49,7 @@ type Config struct {
 	AllowedOrigins  []string
 	// RefusalInterval is how often refused requests are recorded, aggregated (refusals.go).
 	RefusalInterval time.Duration
+	Edge            serve.Edge // --allowed-hosts, --body-read-timeout (edge.go)
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
@@ -88,6 +90,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.AllowedOrigins = append(c.AllowedOrigins, v)
 		return nil
 	})
+	c.Edge.RegisterFlags(fs)
 }
 
 // originGuard refuses cross-origin browser requests except from the allowed origins.

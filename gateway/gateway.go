@@ -179,7 +179,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MaxRequestBodyBytes: cfg.MaxRequestBytes,
 		Logger:              g.log,
 	})
-	mux.Handle("/mcp", guard(cfg.AuthToken, g.cfg.origins, cfg.MaxRequestBytes, g.refused, mcpHandler))
+	mux.Handle("/mcp", g.edge(guard(cfg.AuthToken, g.cfg.origins, cfg.MaxRequestBytes, g.refused, mcpHandler)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(g.lis) }()

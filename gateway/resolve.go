@@ -56,6 +56,9 @@ func (c Config) Complete() (Resolved, error) {
 	if err := c.check(); err != nil {
 		return Resolved{}, err
 	}
+	if err := c.Edge.Validate(); err != nil {
+		return Resolved{}, err
+	}
 	r := Resolved{complete: true}
 	if c.AuthToken, err = c.loadToken(); err != nil {
 		return Resolved{}, err

@@ -30,7 +30,13 @@ type Config struct {
 	// --upstream and --upstream-stdio). With none, the gateway does not start.
 	Upstreams      []string
 	UpstreamsStdio []string
+	// AnyPorts puts every server on a free loopback port instead of its default (tests run
+	// beside other stacks this way); the table Up prints says which.
+	AnyPorts bool
 }
+
+// anyPort is a free loopback port.
+const anyPort = "127.0.0.1:0"
 
 // service is one running component, as the stack sees it.
 type service interface {
@@ -45,8 +51,9 @@ type started struct {
 	svc  service
 }
 
-// starters build each service on its default ports with its store under DataDir/<name>.
-func starters(log *slog.Logger) []struct {
+// starters build each service on its default ports (or any, with AnyPorts) with its store
+// under DataDir/<name>; grpcOf is the gRPC address of a service started before.
+func starters(log *slog.Logger, anyPorts bool, grpcOf func(name string) string) []struct {
 	name  string
 	start func(dataDir string) (service, error)
 } {
@@ -57,17 +64,26 @@ func starters(log *slog.Logger) []struct {
 		{"audit", func(dir string) (service, error) {
 			c := audit.DefaultConfig()
 			c.DataDir = dir
+			if anyPorts {
+				c.GRPCAddr, c.HTTPAddr = anyPort, anyPort
+			}
 			return audit.New(c, log)
 		}},
 		{"telemetry", func(dir string) (service, error) {
 			c := telemetry.DefaultConfig()
 			c.DataDir = dir
+			if anyPorts {
+				c.GRPCAddr, c.HTTPAddr = anyPort, anyPort
+			}
 			return telemetry.New(c, log)
 		}},
 		{"session", func(dir string) (service, error) {
 			c := session.DefaultConfig()
 			c.DataDir = dir
-			c.AuditAddr = audit.DefaultConfig().GRPCAddr // session lifecycle events go to the audit service
+			c.AuditAddr = grpcOf("audit") // session lifecycle events go to the audit service
+			if anyPorts {
+				c.GRPCAddr, c.HTTPAddr = anyPort, anyPort
+			}
 			return session.New(c, log)
 		}},
 		{"cache", func(dir string) (service, error) {
@@ -76,6 +92,9 @@ func starters(log *slog.Logger) []struct {
 				return nil, err
 			}
 			c.DataDir = dir
+			if anyPorts {
+				c.GRPCAddr, c.HTTPAddr = anyPort, anyPort
+			}
 			return cache.New(c, log)
 		}},
 	}
@@ -92,7 +111,15 @@ func (g gatewayService) Close() error     { g.Gateway.Close(); return nil }
 // and runs until ctx ends or one fails. What started is shut down in every case.
 func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error {
 	var running []started
-	all := starters(log)
+	grpcOf := func(name string) string {
+		for _, r := range running {
+			if r.name == name {
+				return r.svc.GRPCAddr()
+			}
+		}
+		return ""
+	}
+	all := starters(log, cfg.AnyPorts, grpcOf)
 	if len(cfg.Upstreams)+len(cfg.UpstreamsStdio) > 0 {
 		all = append(all, struct {
 			name  string
@@ -100,6 +127,10 @@ func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error 
 		}{"gateway", func(string) (service, error) {
 			c := gateway.DefaultConfig()
 			c.Upstreams, c.UpstreamsStdio = cfg.Upstreams, cfg.UpstreamsStdio
+			c.AuditAddr, c.TelemetryAddr, c.SessionAddr, c.CacheAddr = grpcOf("audit"), grpcOf("telemetry"), grpcOf("session"), grpcOf("cache")
+			if cfg.AnyPorts {
+				c.HTTPAddr = anyPort
+			}
 			resolved, err := c.Complete()
 			if err != nil {
 				return nil, err
@@ -126,7 +157,7 @@ func Up(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error 
 	if len(cfg.Upstreams)+len(cfg.UpstreamsStdio) == 0 {
 		fmt.Fprintln(out, "No gateway: name an MCP server with --upstream NAME=URL or --upstream-stdio 'NAME=COMMAND' (make run uses the SDK's everything-server).")
 	} else {
-		url := "http://" + gateway.DefaultConfig().HTTPAddr + "/mcp"
+		url := "http://" + running[len(running)-1].svc.HTTPAddr() // the gateway, started last; its HTTPAddr ends in /mcp
 		fmt.Fprintf(out, "MCP clients connect to %s (streamable HTTP), for example:\n  npx @modelcontextprotocol/inspector   # then choose Streamable HTTP and %s\n", url, url)
 	}
 	g, ctx := errgroup.WithContext(ctx)

@@ -82,6 +82,7 @@ func New(spec Spec) (*Service, error) {
 		MaxRecvBytes:    spec.MaxRecvBytes,
 		ShutdownTimeout: set.ShutdownTimeout,
 		Logger:          spec.Logger,
+		Edge:            set.Edge,
 	})
 	if err != nil {
 		return nil, err

@@ -34,6 +34,9 @@ type Settings struct {
 	MinFreeBytes int64
 	// Store sizes Badger's memory; the zero value gives platform/badgerdb's defaults.
 	Store badgerdb.Options
+	// Edge is what the HTTP port refuses from browsers and slow clients (--allowed-hosts,
+	// --body-read-timeout); the zero value gives platform/serve's defaults.
+	Edge serve.Edge
 }
 
 // Defaults are the shared settings of a service listening on grpcAddr and httpAddr.
@@ -59,6 +62,7 @@ func (s *Settings) RegisterFlags(fs *flag.FlagSet, queueUnit string) {
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long shutdown waits for in-flight requests and queued writes")
 	fs.DurationVar(&s.GCInterval, "gc-interval", s.GCInterval, "how often value-log garbage collection runs")
 	fs.Int64Var(&s.MinFreeBytes, "min-free-bytes", s.MinFreeBytes, "free bytes on the data dir's file system below which writes are refused and the service is not ready")
+	s.Edge.RegisterFlags(fs)
 }
 
 // MinFreeFloor is the least MinFreeBytes that keeps Badger off a full disk: the active WAL
@@ -88,5 +92,5 @@ func (s Settings) Validate() error {
 	case s.MinFreeBytes < MinFreeFloor(s.Store):
 		return fmt.Errorf("--min-free-bytes must be at least %d (4 memtables), got %d", MinFreeFloor(s.Store), s.MinFreeBytes)
 	}
-	return nil
+	return s.Edge.Validate()
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown. Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+
+	// Edge is what the HTTP port accepts from outside (Host names, body read time).
+	Edge Edge
 }
 
 // RegisterGateway registers a service's REST handlers on mux, forwarding to conn.
@@ -72,6 +75,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("serve: no logger")
+	}
+	if err := cfg.Edge.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.MaxRecvBytes <= 0 {
 		cfg.MaxRecvBytes = DefaultMaxRecvBytes

@@ -21,6 +21,9 @@ func restCall(t *testing.T, method, u, body string) (int, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json") // the only body the API takes
+	}
 	resp, err := httpClient().Do(req)
 	if err != nil {
 		t.Fatal(err)

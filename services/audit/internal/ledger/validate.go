@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"math"
+	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -70,6 +71,19 @@ func checkText(name, v string, max int) error {
 	}
 	if !utf8.ValidString(v) {
 		return apierr.Invalid("%s is not valid UTF-8", name)
+	}
+	return checkControls(name, v, max == MaxNameBytes)
+}
+
+// checkControls refuses NUL anywhere (readers of an export in C, and terminals, cut a string
+// there, so an event could read differently to different tools) and, in names (the fields
+// bounded by MaxNameBytes: tool, session_id, ...), every control character: a name is a
+// filter and a label, and a newline or escape in one forges lines in a log or a terminal.
+func checkControls(name, v string, isName bool) error {
+	for i, r := range v {
+		if r == 0 || isName && unicode.IsControl(r) {
+			return apierr.Invalid("%s has control character %U at byte %d", name, r, i)
+		}
 	}
 	return nil
 }

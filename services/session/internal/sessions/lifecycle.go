@@ -148,6 +148,12 @@ func (k *Keeper) CloseSession(ctx context.Context, id, errorType, errorMessage s
 	case errorType == "" && errorMessage != "":
 		return nil, apierr.Invalid("error_message is set without error_type; name the kind of error, or send neither for an ok outcome")
 	}
+	if err := checkControls("error_type", errorType, true); err != nil {
+		return nil, err
+	}
+	if err := checkControls("error_message", errorMessage, false); err != nil {
+		return nil, err
+	}
 	out, err := k.submit(ctx, &closeOp{id: id, errorType: errorType, errorMessage: errorMessage})
 	return out.rec, err
 }

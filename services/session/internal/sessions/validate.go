@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
+	"unicode"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -63,6 +65,18 @@ func checkKey(key string) error {
 	if len(key) > MaxKeyBytes {
 		return apierr.Exhausted("key is %d bytes, over the limit of %d", len(key), MaxKeyBytes)
 	}
+	return checkControls("key", key, true)
+}
+
+// checkControls refuses NUL anywhere (C readers and terminals cut a string there) and, in
+// names (keys, label keys, error types), every control character: a name is shown in logs,
+// terminals and REST paths, where a newline or escape forges lines.
+func checkControls(field, v string, isName bool) error {
+	for i, r := range v {
+		if r == 0 || isName && unicode.IsControl(r) {
+			return apierr.Invalid("%s has control character %U at byte %d", field, r, i)
+		}
+	}
 	return nil
 }
 
@@ -116,6 +130,12 @@ func checkLabels(labels map[string]string) error {
 		}
 		if len(v) > MaxLabelValueBytes {
 			return apierr.Invalid("label %q has a value of %d bytes, over the limit of %d", k, len(v), MaxLabelValueBytes)
+		}
+		if err := checkControls("label key "+strconv.Quote(k), k, true); err != nil {
+			return err
+		}
+		if err := checkControls("label "+strconv.Quote(k), v, false); err != nil {
+			return err
 		}
 	}
 	return nil

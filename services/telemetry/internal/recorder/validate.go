@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -179,6 +180,19 @@ func checkText(name, v string, max int) error {
 	}
 	if !utf8.ValidString(v) {
 		return apierr.Invalid("%s is not valid UTF-8", name)
+	}
+	return checkControls(name, v, max == MaxNameBytes)
+}
+
+// checkControls refuses NUL anywhere (C readers and terminals cut a string there) and, in
+// names (the fields bounded by MaxNameBytes: tool, session_id, ...), every control character:
+// a name is a key of aggregates and a metric label, and a newline or escape in one forges
+// lines in a log or a terminal.
+func checkControls(name, v string, isName bool) error {
+	for i, r := range v {
+		if r == 0 || isName && unicode.IsControl(r) {
+			return apierr.Invalid("%s has control character %U at byte %d", name, r, i)
+		}
 	}
 	return nil
 }
