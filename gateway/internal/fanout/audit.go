@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -92,9 +93,9 @@ func (a *Audit) toolCall(ctx context.Context, session string, p *mcp.CallToolPar
 	var rejected proxy.Rejection
 	switch {
 	case errors.As(err, &rejected): // refused by the gateway itself (no upstream owns the tool)
-		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, errorCode(err), err.Error()
+		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, errorCode(err), errorText(err)
 	case err != nil:
-		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, errorCode(err), err.Error()
+		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, errorCode(err), errorText(err)
 	case result != nil && result.IsError:
 		end.EventType, end.ErrorCode = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, "tool_error"
 	default:
@@ -119,13 +120,18 @@ func (a *Audit) resourceRead(ctx context.Context, session string, p *mcp.ReadRes
 	e := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_RESOURCE_ACCESS, SessionId: session,
 		CorrelationId: NewCorrelationID(), ResourceUri: p.URI, Operation: "read"}
 	if err != nil {
-		e.ErrorCode, e.ErrorMessage = errorCode(err), err.Error()
+		e.ErrorCode, e.ErrorMessage = errorCode(err), errorText(err)
 	}
 	if aerr := a.recordEnd(ctx, e); aerr != nil {
 		return nil, aerr
 	}
 	return res, err
 }
+
+// errorText is an error's message as the audit service accepts it: the service refuses NUL in
+// every text field, and an upstream's error may carry one; a call must not fail closed because
+// its upstream said "\x00".
+func errorText(err error) string { return strings.ReplaceAll(err.Error(), "\x00", "\uFFFD") }
 
 // endEventTimeout bounds recording the end of a call.
 const endEventTimeout = 10 * time.Second

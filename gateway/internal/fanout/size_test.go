@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -31,5 +32,14 @@ func TestResultSizeIsMeasuredOncePerCall(t *testing.T) {
 	}
 	if n := resultSize(ctx, nil); n != 0 {
 		t.Fatalf("nil result: %d", n)
+	}
+}
+
+// The audit service refuses NUL in text fields; an upstream error that carries one is still
+// recorded (with U+FFFD in its place), so the call is not failed closed for it.
+func TestErrorTextHasNoNUL(t *testing.T) {
+	got := errorText(errors.New("upstream said \x00 twice\x00"))
+	if want := "upstream said \uFFFD twice\uFFFD"; got != want {
+		t.Fatalf("errorText = %q, want %q", got, want)
 	}
 }
