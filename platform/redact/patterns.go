@@ -106,7 +106,7 @@ func credentialPatterns() []pattern {
 		{
 			// A flag naming a secret followed by its value as the next word: --password hunter2.
 			class: "secret flag",
-			re: regexp.MustCompile(`(?i)(?:^|\s)--?([a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*)[ \t]+` +
+			re: regexp.MustCompile(`(?i)(?:^|\s)--?([a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*)\s+` +
 				`(?:"([^"\r\n]*)"|'([^'\r\n]*)'|([^\s"'\-][^\s"']*))`),
 			groups: []int{2, 3, 4}, keep: keepAssigned, maybe: maybeSecretName,
 		},
@@ -231,7 +231,7 @@ var secretNameParts = containsFold("pass", "pwd", "secret", "token", "key", "cre
 
 // maybeSecretName is true when s could hold a name of secretName and a value after it.
 func maybeSecretName(s string) bool {
-	return strings.ContainsAny(s, "=: \t") && secretNameParts(s)
+	return strings.ContainsAny(s, "=: \t\n") && secretNameParts(s)
 }
 
 func isDecimal(s string) bool {

@@ -59,6 +59,7 @@ func Corpus() []Case {
 		{Class: "--password= in free text", Text: "ran mysqldump --user=app --password=Dump-Pw-77x --all-databases", Secrets: []string{"Dump-Pw-77x"}},
 		{Class: "--password= in a list", List: []string{"mysqldump", "--user=app", "--password=List-Pw-88y"}, Secrets: []string{"List-Pw-88y"}},
 		{Class: "--password and its value as two list elements", List: []string{"psql", "--password", "Sep-Pw-99z", "-h", "db"}, Secrets: []string{"Sep-Pw-99z"}},
+		{Class: "--password and its value on separate lines", Text: "psql \\\n  --password\n  Nl-Pw-55q\n  -h db", Secrets: []string{"Nl-Pw-55q"}},
 		{Class: "--token value in free text", Text: "deploy --token Tok-Val-4242 --force", Secrets: []string{"Tok-Val-4242"}},
 		{Class: "YAML password", Text: "db:\n  host: db.internal\n  password: Yaml-Pw-31337\n  port: 5432\n", Secrets: []string{"Yaml-Pw-31337"}},
 		{Class: "JSON password in text", Text: `body was {"user":"bob","password":"Json-Pw-2718"}`, Secrets: []string{"Json-Pw-2718"}},
