@@ -34,6 +34,11 @@ func Corpus() []Case {
 	enc := armored("ENCRYPTED PRIVATE KEY", "", 1200, 64, "")
 	ssh := armored("OPENSSH PRIVATE KEY", "openssh-key-v1\x00", 380, 70, "")
 	pgp := armored("PGP PRIVATE KEY BLOCK", "", 900, 64, "Version: GnuPG v2\n\n")
+	ssh2 := strings.NewReplacer("-----BEGIN ", "---- BEGIN ", "-----END ", "---- END ", "KEY-----", "KEY ----").
+		Replace(armored("SSH2 ENCRYPTED PRIVATE KEY", "", 600, 70, ""))
+	putty := "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: ci\nPublic-Lines: 2\n" +
+		"AAAAC3NzaC1lZDI1NTE5AAAAIOd7Yq3Jw9dR2t\nAAAA\nPrivate-Lines: 1\n" +
+		base64.StdEncoding.EncodeToString(random(32)) + "\nPrivate-MAC: 5b1f0c9e\n"
 	cut := strings.Join(strings.Split(armored("RSA PRIVATE KEY", "", 600, 64, ""), "\n")[:5], "\n")
 	saJSON := strings.ReplaceAll(k.ecPKCS8, "\n", `\n`)
 	basic := base64.StdEncoding.EncodeToString([]byte("deploy:Tr0ub4dor&3-horse"))
@@ -45,6 +50,8 @@ func Corpus() []Case {
 		{Class: "encrypted private key", Text: enc, Secrets: body(enc)},
 		{Class: "OpenSSH private key", Text: ssh, Secrets: body(ssh)},
 		{Class: "PGP private key block", Text: pgp, Secrets: body(pgp)},
+		{Class: "SSH2 private key", Text: ssh2, Secrets: body(ssh2)},
+		{Class: "PuTTY private key", Text: putty, Secrets: body(putty)[2:]},
 		{Class: "private key cut off before its footer", Text: "key was:\n" + cut, Secrets: body(cut)},
 		{Class: "private key with escaped newlines", Text: `key "` + saJSON + `" rejected`, Secrets: body(k.ecPKCS8)},
 		{Class: "private key line by line in a list", List: strings.Split(k.rsaPKCS1, "\n"), Secrets: body(k.rsaPKCS1)},

@@ -106,11 +106,7 @@ func genKeys() generatedKeys {
 // armored wraps random bytes (after a fixed prefix) the way a key of typ is pasted:
 // base64 in lines of width, between its header and footer; extra goes after the header.
 func armored(typ, prefix string, n, width int, extra string) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	body := base64.StdEncoding.EncodeToString(append([]byte(prefix), b...))
+	body := base64.StdEncoding.EncodeToString(append([]byte(prefix), random(n)...))
 	var s strings.Builder
 	s.WriteString("-----BEGIN " + typ + "-----\n" + extra)
 	for len(body) > width {
@@ -121,11 +117,19 @@ func armored(typ, prefix string, n, width int, extra string) string {
 	return s.String()
 }
 
+func random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // body returns the lines of a PEM text between its header and footer; they are the secret.
 func body(text string) []string {
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
-		if l != "" && !strings.HasPrefix(l, "-----") && !strings.Contains(l, ": ") {
+		if l != "" && !strings.HasPrefix(l, "----") && !strings.Contains(l, ": ") {
 			out = append(out, l)
 		}
 	}
