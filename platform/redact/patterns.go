@@ -17,11 +17,17 @@ type pattern struct {
 	groups []int
 	keep   func(s string, m []int, value string) bool
 	find   func(s string) [][]int
+	// at, when set, runs re only where a match can start (see anchor); re is then anchored.
+	at *anchor
 	// maybe is a cheap test that every match must pass (a literal it contains, a minimum
 	// length), so the regular expression runs only on strings that could match. Redaction
 	// runs on every string of every audited call; most values are short and plain.
 	maybe func(string) bool
 }
+
+// secretStems are the words every name of secretName starts with, for its anchor.
+var secretStems = []string{"passw", "passphrase", "pwd", "secret", "token", "api", "access", "account",
+	"private", "signing", "encryption", "master", "client", "shared", "credential"}
 
 // Names of secrets in free text, as in "password=…", "--api-key …" or YAML "token: …". A
 // narrower list than the one for map keys: free text says "author", "keyboard" or "passes"
@@ -49,9 +55,9 @@ func credentialPatterns() []pattern {
 			// The body of a private key, up to its footer or, cut off, to the end of the text.
 			// Header and footer stay: they tell a reader what kind of key was removed.
 			class: "private key block",
-			re: regexp.MustCompile(strings.Replace(pemBoundary, "%s", "BEGIN", 1) + `([\s\S]+?)(?:` +
+			re: anchored(strings.Replace(pemBoundary, "%s", "BEGIN", 1) + `([\s\S]+?)(?:` +
 				strings.Replace(pemBoundary, "%s", "END", 1) + `|$)`),
-			groups: []int{1}, maybe: contains("PRIVATE KEY"),
+			at: at(nil, "----"), groups: []int{1}, maybe: contains("PRIVATE KEY"),
 		},
 		{
 			class: "PuTTY private key", re: regexp.MustCompile(`Private-Lines:\s*\d+([\s\S]+?)(?:Private-MAC:|$)`),
@@ -59,67 +65,73 @@ func credentialPatterns() []pattern {
 		},
 		{
 			// Digest credentials are a list of parameters; all of them go.
-			class:  "authorization header",
-			re:     regexp.MustCompile(`(?i)\b(?:proxy-)?authorization\\?["']?\s*[:=]\s*\\?["']?digest\s+([^\r\n]+)`),
-			groups: []int{1}, maybe: containsFold("authorization"),
+			class: "authorization header",
+			re:    anchored(`(?i)authorization\\?["']?\s*[:=]\s*\\?["']?digest\s+([^\r\n]+)`),
+			at:    at(wordStart, "authorization"), groups: []int{1}, maybe: containsFold("authorization"),
 		},
 		{
 			// The credential after the scheme, or the whole value when no known scheme precedes it.
 			class: "authorization header",
-			re: regexp.MustCompile(`(?i)\b(?:proxy-)?authorization\\?["']?\s*[:=]\s*\\?["']?` +
+			re: anchored(`(?i)authorization\\?["']?\s*[:=]\s*\\?["']?` +
 				`(?:(?:basic|bearer|token|digest|negotiate|ntlm|apikey|key|sso-key)\s+)?([^\s"'\\,;]+)`),
-			groups: []int{1}, maybe: containsFold("authorization"),
+			at: at(wordStart, "authorization"), groups: []int{1}, maybe: containsFold("authorization"),
 		},
 		{
 			// "Basic" and base64 of user:password, outside a header too; only a value that
 			// decodes to something with a colon, so "basic authentication" stays.
-			class: "basic credentials", re: regexp.MustCompile(`(?i)\bbasic\s+([A-Za-z0-9+/]{4,}={0,2})`),
-			groups: []int{1}, keep: notBasicCredentials, maybe: containsFold("basic"),
+			class: "basic credentials", re: anchored(`(?i)basic\s+([A-Za-z0-9+/]{4,}={0,2})`),
+			at: at(wordStart, "basic"), groups: []int{1}, keep: notBasicCredentials, maybe: containsFold("basic"),
 		},
 		{
 			// The token after the HTTP authentication scheme "Bearer", whose name is
 			// case-insensitive on the wire; the scheme word stays.
-			class: "bearer token", re: regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/\-]+=*)`),
-			groups: []int{1}, maybe: containsFold("bearer"),
+			class: "bearer token", re: anchored(`(?i)bearer\s+([A-Za-z0-9._~+/\-]+=*)`),
+			at: at(wordStart, "bearer"), groups: []int{1}, maybe: containsFold("bearer"),
 		},
 		{
 			// A cookie header's value to the end of the line: every pair in it may be a session.
-			class:  "cookie header",
-			re:     regexp.MustCompile(`(?i)\b(?:set-)?cookie\\?["']?[ \t]*[:=][ \t]*\\?["']?([^\r\n"'\\]+)`),
-			groups: []int{1}, maybe: containsFold("cookie"),
+			class: "cookie header",
+			re:    anchored(`(?i)cookie\\?["']?[ \t]*[:=][ \t]*\\?["']?([^\r\n"'\\]+)`),
+			at:    at(wordStart, "cookie"), groups: []int{1}, maybe: containsFold("cookie"),
 		},
 		{
 			// The password in a URL's user information; the user name and host stay readable
 			// because they say which system failed. The greedy password runs to the last @ of
 			// the authority, as URL parsers do, so a password containing @ is masked whole.
-			class: "URL password", re: regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:([^\s/?#]+)@`),
-			groups: []int{1}, maybe: contains("://"),
+			class: "URL password", re: anchored(`://[^\s:/?#@]*:([^\s/?#]+)@`),
+			at: at(afterScheme, "://"), groups: []int{1}, maybe: contains("://"),
 		},
 		{
 			// name=value, name: value (YAML), name := value, "name": "value" (JSON), and so
 			// flags (--password=…) and query parameters (?access_token=…) of such names.
 			class: "secret assignment",
-			re: regexp.MustCompile(`(?i)([a-z0-9_.\-]*(?:` + secretName + `)[a-z0-9_.\-]*)(?:\\?["'])?[ \t]*(?::=|=>|[:=])[ \t]*` +
+			// The name starts at a secret word rather than at the start of the whole name
+			// (db_password): a leading [a-z…]* would make every position a candidate start.
+			// keepAssigned looks back for the rest of the name.
+			re: anchored(`(?i)((?:` + secretName + `)[a-z0-9_.\-]*)(?:\\?["'])?[ \t]*(?::=|=>|[:=])[ \t]*` +
 				value),
+			at:     at(nil, secretStems...),
 			groups: []int{2, 3, 4, 5, 6}, keep: keepAssigned, maybe: maybeSecretName,
 		},
 		{
 			// A flag naming a secret followed by its value as the next word: --password hunter2.
 			class: "secret flag",
-			re: regexp.MustCompile(`(?i)(?:^|\s)--?([a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*)\s+` +
+			at:    at(afterSpace, "-"),
+			re: anchored(`(?i)--?([a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*)\s+` +
 				`(?:"([^"\r\n]*)"|'([^'\r\n]*)'|([^\s"'\-][^\s"']*))`),
 			groups: []int{2, 3, 4}, keep: keepAssigned, maybe: maybeSecretName,
 		},
 		{
-			class: "curl user", re: regexp.MustCompile(`(?:^|\s)(?:-u|--user)[ \t=]+['"]?[^\s:'"]+:([^\s'"]+)`),
-			groups: []int{1}, maybe: contains("-u"),
+			class: "curl user", re: anchored(`(?:-u|--user)[ \t=]+['"]?[^\s:'"]+:([^\s'"]+)`),
+			at: at(afterSpace, "-"), groups: []int{1}, maybe: contains("-u"),
 		},
 		{
 			// Query parameters that carry a key or a signature under a name too short or too
 			// common for the assignment rule: Google's key=, SAS sig=, OAuth code=, presigned URLs.
 			class: "URL query credential",
-			re: regexp.MustCompile(`(?i)[?&;](?:key|sig|signature|code|auth|x-amz-signature|x-amz-credential|` +
+			re: anchored(`(?i)[?&;](?:key|sig|signature|code|auth|x-amz-signature|x-amz-credential|` +
 				`x-goog-signature|x-goog-credential)=([^&#\s"'<>]+)`),
+			at:     at(nil, "?", "&", ";"),
 			groups: []int{1}, maybe: containsFold("key=", "sig=", "signature=", "code=", "auth=", "credential="),
 		},
 		{
@@ -161,9 +173,12 @@ func (p pattern) replace(s, mask string) string {
 		return s
 	}
 	var matches [][]int
-	if p.find != nil {
+	switch {
+	case p.find != nil:
 		matches = p.find(s)
-	} else {
+	case p.at != nil:
+		matches = p.at.matches(p.re, s)
+	default:
 		matches = p.re.FindAllStringSubmatchIndex(s, -1)
 	}
 	if matches == nil {
@@ -205,7 +220,11 @@ func keepAssigned(s string, m []int, value string) bool {
 	if varRef.MatchString(value) {
 		return true
 	}
-	name := strings.ToLower(s[m[2]:m[3]])
+	start := m[2]
+	for start > 0 && (isAlnum(s[start-1]) || strings.IndexByte("_.-", s[start-1]) >= 0) {
+		start--
+	}
+	name := strings.ToLower(s[start:m[3]])
 	for _, suffix := range referenceSuffixes {
 		if strings.HasSuffix(name, suffix) {
 			return true
