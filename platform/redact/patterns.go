@@ -162,10 +162,15 @@ func credentialPatterns() []pattern {
 	}
 }
 
-// token is a vendor's token whose whole match is the secret; every match contains one of lits.
+// token is a vendor's token whose whole match is the secret; every match contains one of lits
+// and is at least minToken bytes long, which most values of a call are not.
 func token(class, re string, lits ...string) pattern {
-	return pattern{class: class, re: regexp.MustCompile(re), maybe: contains(lits...)}
+	has := contains(lits...)
+	return pattern{class: class, re: regexp.MustCompile(re), maybe: func(s string) bool { return len(s) >= minToken && has(s) }}
 }
+
+// minToken is the length of the shortest vendor token matched (a Slack token).
+const minToken = 15
 
 // replace returns s with every secret that p finds replaced by mask.
 func (p pattern) replace(s, mask string) string {
@@ -217,7 +222,7 @@ func (p pattern) replace(s, mask string) string {
 // says where a secret is or what kind it is rather than holding it (--password-file
 // /etc/db.pw, token_type=Bearer).
 func keepAssigned(s string, m []int, value string) bool {
-	if varRef.MatchString(value) {
+	if isVarRef(value) {
 		return true
 	}
 	start := m[2]

@@ -8,7 +8,7 @@ import (
 // text masks credential-shaped substrings of s until no pattern changes it
 // any more, which is what makes redaction idempotent.
 func (r *Redactor) text(s string) string {
-	if varRef.MatchString(s) {
+	if isVarRef(s) {
 		return s
 	}
 	for range maxRounds {
@@ -53,7 +53,7 @@ func (r *Redactor) element(q *sequence, s string) string {
 			return s
 		}
 		return r.mask
-	case afterFlag && !strings.HasPrefix(s, "-") && s != "" && !varRef.MatchString(s):
+	case afterFlag && !strings.HasPrefix(s, "-") && s != "" && !isVarRef(s):
 		return r.mask
 	}
 	if strings.Contains(s, "PRIVATE KEY") && lastIndex(pemHeader, s) > lastIndex(pemFooter, s) {
