@@ -81,3 +81,21 @@ func lastIndex(re *regexp.Regexp, s string) int {
 	}
 	return all[len(all)-1][0]
 }
+
+// isVarRef reports whether s is exactly a reference to a variable, such as ${DB_PASSWORD}:
+// it names a secret rather than holding one. Checked by hand: it runs on every string.
+func isVarRef(s string) bool {
+	if len(s) < 4 || s[0] != '$' || s[1] != '{' || s[len(s)-1] != '}' {
+		return false
+	}
+	name := s[2 : len(s)-1]
+	if c := name[0]; !('a' <= c|0x20 && c|0x20 <= 'z' || c == '_') {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if !isWordByte(name[i]) {
+			return false
+		}
+	}
+	return true
+}
