@@ -50,16 +50,44 @@
 //
 // Every string value, under any key and at any depth, and every string
 // passed to String, is scanned for text that looks like a credential; only
-// the matching part is replaced by the mask, so the surrounding message
-// stays readable. The shapes are Slack tokens (xoxa-, xoxb-, xoxp-, xoxo-,
-// xoxs-, xoxr-), AWS access key ids (AKIA or ASIA and 16 upper-case letters
-// or digits), GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_ and github_pat_),
-// JSON Web Tokens (eyJ….eyJ….…), the token after the word Bearer, the
-// password in a URL's user information (scheme://user:password@host), and
-// any run of 32 or more ASCII letters and digits that mixes upper- and
-// lower-case letters. The last rule catches random API keys of unknown
-// origin; requiring both cases keeps lower-case hex digests such as SHA-256
-// sums, which audit records often carry and which are not secrets, readable.
+// the secret part is replaced by the mask, so the surrounding message stays
+// readable (a key's header and footer, a header's name and scheme, a URL's
+// user and host stay). The shapes, each with its reason in patterns.go and
+// the full list in docs/redaction.md, are:
+//
+//   - private keys of every kind (RSA, DSA, EC, PKCS#8, ENCRYPTED, OpenSSH,
+//     PGP, SSH2, PuTTY): the body up to the footer, or to the end of a text
+//     that was cut off;
+//   - a value after a name that says secret, in free text: password=…,
+//     --password=…, --password …, YAML password: …, JSON "password": "…",
+//     aws_secret_access_key = …, AccountKey=…, ?access_token=…, X-Api-Key: …;
+//   - HTTP credentials: Authorization and Proxy-Authorization (Basic,
+//     Bearer, Digest, any scheme), Basic base64 of user:password anywhere,
+//     the token after Bearer, Cookie and Set-Cookie values;
+//   - the password in a URL's user information (postgres://user:pass@host),
+//     curl -u user:pass, and URL query credentials (key=, sig=, code=,
+//     X-Amz-Signature=), Slack and Discord webhook paths;
+//   - vendor tokens by their prefix: GitHub, GitLab, Slack, AWS access key
+//     ids, Google API keys and OAuth tokens, Stripe, OpenAI and Anthropic,
+//     npm, PyPI, SendGrid, Vault, DigitalOcean, Shopify, Hugging Face, Azure
+//     client secrets, age keys, and JSON Web Tokens;
+//   - random keys of unknown origin: a run of 32 or more base64 characters
+//     with a + or /, both cases, a digit and few slashes (an AWS secret key, a
+//     line of a key), or of 32 or more letters and digits that mixes upper-
+//     and lower-case letters. Requiring both cases keeps lower-case hex
+//     digests such as SHA-256 sums, and UUIDs, which audit records often carry
+//     and which are not secrets, readable.
+//
+// The strings of one list are read in order, because people paste a private
+// key line by line and pass a flag and its value as two arguments: after a
+// private key header every element up to the footer is masked whole, and
+// the element after a flag that names a secret (--password, --api-key) is
+// masked whole.
+//
+// A value after a secret name is kept when it is a variable reference, a
+// number under a measurement name (max_tokens=4096), or the value of a name
+// that points to a secret rather than holding it (--password-file path,
+// token_type=Bearer).
 //
 // A string that is exactly a variable reference such as ${NAME} is never
 // masked, for the reason given above.

@@ -2,7 +2,6 @@ package redact
 
 import (
 	"encoding/json"
-	"regexp"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -25,19 +24,6 @@ const (
 // caller-supplied mask that a pattern keeps rewriting.
 const maxRounds = 8
 
-// pattern is one credential shape: re finds it, group is the submatch that
-// holds the secret (0 for the whole match), and accept, when set, decides
-// whether a match really is a secret where a regular expression cannot say.
-type pattern struct {
-	re     *regexp.Regexp
-	group  int
-	accept func(string) bool
-	// maybe is a cheap test that every match must pass (a literal it contains, a minimum
-	// length), so the regular expression runs only on strings that could match. Redaction
-	// runs on every argument of every audited call; most values are short and plain.
-	maybe func(string) bool
-}
-
 // Redactor masks secrets in structured data and free text. It is immutable
 // after New and safe for concurrent use by multiple goroutines.
 type Redactor struct {
@@ -46,11 +32,11 @@ type Redactor struct {
 	secretWords []string
 	// exemptKeys are lower-cased keys that are never masked by name.
 	exemptKeys map[string]struct{}
-	// numericSuffixes mark keys whose numeric values are measurements.
-	numericSuffixes []string
-	varRef          *regexp.Regexp
-	patterns        []pattern
+	patterns   []pattern
 }
+
+// measurementSuffixes mark keys whose numeric values are measurements, such as max_tokens.
+var measurementSuffixes = []string{"_count", "_ms", "_seconds", "_bytes", "_tokens"}
 
 // New returns a Redactor that replaces secrets with mask, usually AuditMask
 // or SessionMask. An empty mask is replaced by AuditMask, because a secret
@@ -75,34 +61,7 @@ func New(mask string) *Redactor {
 			"command":     {},
 			"key":         {},
 		},
-		numericSuffixes: []string{"_count", "_ms", "_seconds", "_bytes", "_tokens"},
-		varRef:          regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*\}$`),
-		patterns: []pattern{
-			// The password in a URL's user information; the user name and
-			// host stay readable because they say which system failed. The
-			// greedy password runs to the last @ of the authority, as URL
-			// parsers do, so a password containing @ is masked whole.
-			{re: regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:([^\s/?#]+)@`), group: 1, maybe: contains("://")},
-			// The token after the HTTP authentication scheme "Bearer", whose
-			// name is case-insensitive on the wire; the scheme word stays so
-			// that a reader still sees what kind of header it was.
-			{re: regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/\-]+=*)`), group: 1, maybe: containsFold("bearer")},
-			// JSON Web Tokens: a base64url header and payload that both
-			// start with `{"`, and a signature that may be empty.
-			{re: regexp.MustCompile(`eyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*`), maybe: contains("eyJ")},
-			{re: regexp.MustCompile(`github_pat_[A-Za-z0-9_]{20,}`), maybe: contains("github_pat_")},
-			{re: regexp.MustCompile(`gh[pousr]_[A-Za-z0-9]{20,}`), maybe: contains("gh")},
-			{re: regexp.MustCompile(`xox[abposr]-[A-Za-z0-9\-]{10,}`), maybe: contains("xox")},
-			// AKIA ids belong to long-term keys, ASIA ids to temporary
-			// session credentials; both sit next to their secret key.
-			{re: regexp.MustCompile(`(?:AKIA|ASIA)[A-Z0-9]{16}`), maybe: func(s string) bool {
-				return strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA")
-			}},
-			// Random API keys of unknown origin. RE2 has no lookahead, so
-			// the mixed-case test is done in Go; leftmost greedy matching
-			// makes every match a whole run of letters and digits.
-			{re: regexp.MustCompile(`[A-Za-z0-9]{32,}`), accept: mixedCase, maybe: func(s string) bool { return len(s) >= 32 }},
-		},
+		patterns: credentialPatterns(),
 	}
 }
 
@@ -181,11 +140,11 @@ func (r *Redactor) structField(k string, v *structpb.Value) *structpb.Value {
 	case nil, *structpb.Value_NullValue:
 		return r.Value(v)
 	case *structpb.Value_StringValue:
-		if r.varRef.MatchString(kind.StringValue) {
+		if isVarRef(kind.StringValue) {
 			return r.Value(v)
 		}
 	case *structpb.Value_NumberValue:
-		if r.isMeasurement(lk) {
+		if isMeasurementKey(lk) {
 			return r.Value(v)
 		}
 	}
@@ -198,7 +157,13 @@ func (r *Redactor) list(l *structpb.ListValue) *structpb.ListValue {
 		return nil
 	}
 	out := &structpb.ListValue{Values: make([]*structpb.Value, len(l.GetValues()))}
+	var seq sequence
 	for i, v := range l.GetValues() {
+		if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
+			out.Values[i] = structpb.NewStringValue(r.element(&seq, s.StringValue))
+			continue
+		}
+		seq.other()
 		out.Values[i] = r.Value(v)
 	}
 	return out
@@ -213,10 +178,10 @@ func (r *Redactor) mapField(k string, v any) any {
 	if !r.isSecretKey(lk) {
 		return r.anyValue(v)
 	}
-	if s, ok := v.(string); ok && r.varRef.MatchString(s) {
+	if s, ok := v.(string); ok && isVarRef(s) {
 		return s
 	}
-	if isNumber(v) && r.isMeasurement(lk) {
+	if isNumber(v) && isMeasurementKey(lk) {
 		return v
 	}
 	return r.mask
@@ -225,7 +190,7 @@ func (r *Redactor) mapField(k string, v any) any {
 // stringField redacts the string s stored under key k, for maps whose
 // values can only be strings.
 func (r *Redactor) stringField(k, s string) string {
-	if r.isSecretKey(strings.ToLower(k)) && !r.varRef.MatchString(s) {
+	if r.isSecretKey(strings.ToLower(k)) && !isVarRef(s) {
 		return r.mask
 	}
 	return r.text(s)
@@ -248,7 +213,13 @@ func (r *Redactor) anyValue(v any) any {
 			return t
 		}
 		out := make([]any, len(t))
+		var seq sequence
 		for i, e := range t {
+			if s, ok := e.(string); ok {
+				out[i] = r.element(&seq, s)
+				continue
+			}
+			seq.other()
 			out[i] = r.anyValue(e)
 		}
 		return out
@@ -257,8 +228,9 @@ func (r *Redactor) anyValue(v any) any {
 			return t
 		}
 		out := make([]string, len(t))
+		var seq sequence
 		for i, s := range t {
-			out[i] = r.text(s)
+			out[i] = r.element(&seq, s)
 		}
 		return out
 	case map[string]string:
@@ -299,90 +271,16 @@ func (r *Redactor) isSecretKey(lk string) bool {
 	return false
 }
 
-// isMeasurement reports whether the lower-cased key lk names a quantity
+// isMeasurementKey reports whether the lower-cased key lk names a quantity
 // whose numeric value is not a secret even though the key contains a
 // secret word, such as max_tokens.
-func (r *Redactor) isMeasurement(lk string) bool {
-	for _, s := range r.numericSuffixes {
+func isMeasurementKey(lk string) bool {
+	for _, s := range measurementSuffixes {
 		if strings.HasSuffix(lk, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// text masks credential-shaped substrings of s until no pattern changes it
-// any more, which is what makes redaction idempotent.
-func (r *Redactor) text(s string) string {
-	if r.varRef.MatchString(s) {
-		return s
-	}
-	for range maxRounds {
-		next := s
-		for _, p := range r.patterns {
-			next = p.replace(next, r.mask)
-		}
-		if next == s {
-			break
-		}
-		s = next
-	}
-	return s
-}
-
-// replace returns s with every accepted match of p replaced by mask.
-func (p pattern) replace(s, mask string) string {
-	if p.maybe != nil && !p.maybe(s) {
-		return s
-	}
-	matches := p.re.FindAllStringSubmatchIndex(s, -1)
-	if matches == nil {
-		return s
-	}
-	var b strings.Builder
-	last, changed := 0, false
-	for _, m := range matches {
-		start, end := m[2*p.group], m[2*p.group+1]
-		if start < 0 || (p.accept != nil && !p.accept(s[start:end])) {
-			continue
-		}
-		b.WriteString(s[last:start])
-		b.WriteString(mask)
-		last, changed = end, true
-	}
-	if !changed {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
-}
-
-func contains(lit string) func(string) bool {
-	return func(s string) bool { return strings.Contains(s, lit) }
-}
-
-// containsFold reports whether s contains the lower-case ASCII word lit in any case.
-func containsFold(lit string) func(string) bool {
-	return func(s string) bool {
-		for i := 0; i+len(lit) <= len(s); i++ {
-			if strings.EqualFold(s[i:i+len(lit)], lit) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-// mixedCase reports whether s contains both an upper- and a lower-case
-// ASCII letter, which random keys almost always do and hex digests never do.
-func mixedCase(s string) bool {
-	var upper, lower bool
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		upper = upper || ('A' <= c && c <= 'Z')
-		lower = lower || ('a' <= c && c <= 'z')
-	}
-	return upper && lower
 }
 
 // isNumber reports whether v is a Go number or a json.Number.

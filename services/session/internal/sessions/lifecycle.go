@@ -11,6 +11,7 @@ import (
 	sessionv1 "github.com/osirisplane/osiris/api/osiris/session/v1"
 
 	"github.com/osirisplane/osiris/platform/apierr"
+	"github.com/osirisplane/osiris/platform/redact"
 	"github.com/osirisplane/osiris/services/session/internal/chatstate"
 )
 
@@ -154,9 +155,14 @@ func (k *Keeper) CloseSession(ctx context.Context, id, errorType, errorMessage s
 	if err := checkControls("error_message", errorMessage, false); err != nil {
 		return nil, err
 	}
-	out, err := k.submit(ctx, &closeOp{id: id, errorType: errorType, errorMessage: errorMessage})
+	// The outcome is stored and read back for --closed-retention, so it is redacted first,
+	// as the audit sink redacts the same fields (values and labels are the caller's own state).
+	out, err := k.submit(ctx, &closeOp{id: id, errorType: outcomeRedactor.String(errorType), errorMessage: outcomeRedactor.String(errorMessage)})
 	return out.rec, err
 }
+
+// outcomeRedactor masks credentials in a closed session's error. A Redactor is immutable.
+var outcomeRedactor = redact.New(redact.SessionMask)
 
 type closeOp struct{ id, errorType, errorMessage string }
 
