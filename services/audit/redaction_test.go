@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -17,7 +19,7 @@ import (
 
 // corpusEvent carries case c in every field that can hold free text: the arguments (a string
 // or a list, as the case arrives) and, for a single string, the error message, the error
-// code and the resource URI, where their limits allow.
+// code and the resource URI, where their limits and rules allow.
 func corpusEvent(i int, c redacttest.Case) *auditv1.Event {
 	args := map[string]any{"note": c.Text}
 	if c.List != nil {
@@ -33,8 +35,8 @@ func corpusEvent(i int, c redacttest.Case) *auditv1.Event {
 		if len(c.Text) <= ledger.MaxURIBytes {
 			e.ResourceUri = c.Text
 		}
-		if len(c.Text) <= ledger.MaxNameBytes {
-			e.ErrorCode = c.Text
+		if len(c.Text) <= ledger.MaxNameBytes && !strings.ContainsFunc(c.Text, unicode.IsControl) {
+			e.ErrorCode = c.Text // a name: control characters are refused there
 		}
 	}
 	return e
