@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 	"unicode"
-
-	"google.golang.org/protobuf/encoding/protojson"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/redact/redacttest"
@@ -69,7 +66,7 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("get %d: %v", seq, err)
 		}
-		got = append(got, mustJSON(t, e)...)
+		got = append(got, redacttest.JSON(t, e)...)
 	}
 	redacttest.CheckJSON(t, "GetEvent", got, cases)
 
@@ -79,7 +76,7 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 	}
 	got = nil
 	for _, e := range list {
-		got = append(got, mustJSON(t, e)...)
+		got = append(got, redacttest.JSON(t, e)...)
 	}
 	redacttest.CheckJSON(t, "ListEvents", got, cases)
 
@@ -93,7 +90,7 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tail: %v", err)
 		}
-		got = append(got, mustJSON(t, e)...)
+		got = append(got, redacttest.JSON(t, e)...)
 	}
 	redacttest.CheckJSON(t, "TailEvents", got, cases)
 
@@ -116,7 +113,7 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 
 	base := "http://" + r.svc.HTTPAddr()
 	for _, path := range []string{"/v1/audit/events?pageSize=1000", "/v1/audit/events/1", fmt.Sprintf("/v1/audit/events/%d", n), "/v1/audit/events:export"} {
-		redacttest.CheckJSON(t, "REST "+path, restGet(t, base+path), cases)
+		redacttest.CheckJSON(t, "REST "+path, redacttest.GET(t, base+path), cases)
 	}
 
 	r.stop(t)
@@ -143,27 +140,4 @@ func TestOrdinaryTextIsStoredAsSent(t *testing.T) {
 			t.Errorf("%q came back as %v", s, got)
 		}
 	}
-}
-
-func mustJSON(t *testing.T, e *auditv1.Event) []byte {
-	t.Helper()
-	b, err := protojson.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
-}
-
-func restGet(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := httpClient().Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v: %s", url, resp.StatusCode, err, b)
-	}
-	return b
 }

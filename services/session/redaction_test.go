@@ -2,8 +2,6 @@ package session_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -46,7 +44,7 @@ func TestClosedSessionErrorIsMasked(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(append(got, b...), '\n')
-		redacttest.CheckJSON(t, "REST GET /v1/sessions/"+id, restGet(t, base+"/v1/sessions/"+id), cases)
+		redacttest.CheckJSON(t, "REST GET /v1/sessions/"+id, redacttest.GET(t, base+"/v1/sessions/"+id), cases)
 	}
 	redacttest.CheckJSON(t, "GetSession", got, cases)
 
@@ -62,25 +60,11 @@ func TestClosedSessionErrorIsMasked(t *testing.T) {
 		t.Fatal(err)
 	}
 	redacttest.CheckJSON(t, "ListSessions", b, cases)
-	redacttest.CheckJSON(t, "REST GET /v1/sessions", restGet(t, base+"/v1/sessions?includeClosed=true&pageSize=1000"), cases)
+	redacttest.CheckJSON(t, "REST GET /v1/sessions", redacttest.GET(t, base+"/v1/sessions?includeClosed=true&pageSize=1000"), cases)
 
 	r.stop(t)
 	if files := redacttest.CheckDir(t, dir, cases); files == 0 {
 		t.Fatalf("no files in %s", dir)
 	}
 	redacttest.CheckBadger(t, dir, cases)
-}
-
-func restGet(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := httpClient().Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v: %s", url, resp.StatusCode, err, b)
-	}
-	return b
 }

@@ -3,12 +3,8 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
@@ -71,7 +67,7 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range resp.GetCalls() {
-			got = append(got, mustJSON(t, c)...)
+			got = append(got, redacttest.JSON(t, c)...)
 			calls++
 		}
 		if token = resp.GetNextPageToken(); token == "" {
@@ -90,7 +86,7 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range resp.GetEvents() {
-			got = append(got, mustJSON(t, e)...)
+			got = append(got, redacttest.JSON(t, e)...)
 		}
 		if token = resp.GetNextPageToken(); token == "" {
 			break
@@ -100,7 +96,7 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 
 	base := "http://" + r.svc.HTTPAddr()
 	for _, path := range []string{"/v1/telemetry/tool-calls?pageSize=1000", "/v1/telemetry/server-events?pageSize=1000"} {
-		redacttest.CheckJSON(t, "REST "+path, restGet(t, base+path), cases)
+		redacttest.CheckJSON(t, "REST "+path, redacttest.GET(t, base+path), cases)
 	}
 
 	r.stop(t)
@@ -108,27 +104,4 @@ func TestCorpusIsMaskedInEveryReadAndEveryFile(t *testing.T) {
 		t.Fatalf("no files in %s", dir)
 	}
 	redacttest.CheckBadger(t, dir, cases)
-}
-
-func mustJSON(t *testing.T, m proto.Message) []byte {
-	t.Helper()
-	b, err := protojson.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
-}
-
-func restGet(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := httpClient().Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v: %s", url, resp.StatusCode, err, b)
-	}
-	return b
 }
