@@ -51,7 +51,7 @@ func guard(token string, origins *http.CrossOriginProtection, maxBytes int64, re
 				}
 				refused.add(r, why)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="osiris-gateway"`)
-				http.Error(w, why.reason, http.StatusUnauthorized)
+				http.Error(w, string(why), http.StatusUnauthorized)
 				return
 			}
 		}

@@ -19,14 +19,27 @@ import (
 
 // Why a request was refused before it reached an MCP session. The set is closed, so the
 // counts of one interval have a bounded number of keys.
-type refusal struct{ code, reason string }
+// A refusal is its reason, as the audit event's error message says it.
+type refusal string
 
-var (
-	refusedNoToken    = refusal{"unauthorized", "missing bearer token"}
-	refusedWrongToken = refusal{"unauthorized", "wrong bearer token"}
-	refusedOrigin     = refusal{"forbidden_origin", "cross-origin request from an origin not allowed"}
-	refusedTooLarge   = refusal{"request_too_large", "request body over --max-request-bytes"}
+const (
+	refusedNoToken    refusal = "missing bearer token"
+	refusedWrongToken refusal = "wrong bearer token"
+	refusedOrigin     refusal = "cross-origin request from an origin not allowed"
+	refusedTooLarge   refusal = "request body over --max-request-bytes"
 )
+
+// code is the audit event's error code of the refusal.
+func (r refusal) code() string {
+	switch r {
+	case refusedOrigin:
+		return "forbidden_origin"
+	case refusedTooLarge:
+		return "request_too_large"
+	default:
+		return "unauthorized"
+	}
+}
 
 const (
 	// maxRefusalSources bounds the sources counted apart in one interval; refusals from
@@ -118,7 +131,7 @@ func (r *refusals) flush() {
 		return
 	}
 	keys := slices.SortedFunc(maps.Keys(counts), func(a, b refusalKey) int {
-		return cmp.Or(cmp.Compare(a.source, b.source), cmp.Compare(a.reason, b.reason))
+		return cmp.Or(cmp.Compare(a.source, b.source), cmp.Compare(a.refusal, b.refusal))
 	})
 	events := make([]*auditv1.Event, len(keys))
 	total := int64(0)
@@ -127,8 +140,8 @@ func (r *refusals) flush() {
 		total += c.n
 		args, _ := structpb.NewStruct(map[string]any{"source": k.source, "count": c.n,
 			"first": c.first.UTC().Format(time.RFC3339Nano), "last": c.last.UTC().Format(time.RFC3339Nano)})
-		events[i] = &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, ErrorCode: k.code,
-			ErrorMessage: fmt.Sprintf("%d requests from %s refused: %s", c.n, k.source, k.reason),
+		events[i] = &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, ErrorCode: k.code(),
+			ErrorMessage: fmt.Sprintf("%d requests from %s refused: %s", c.n, k.source, k.refusal),
 			ResourceUri:  "/mcp", Operation: "http", Arguments: args}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), refusalSendTimeout)

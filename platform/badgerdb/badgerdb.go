@@ -72,7 +72,10 @@ type DB struct {
 	lock *os.File
 	// newest is the newest WAL or value-log file name at the last directory sync (owned by Sync).
 	newest map[string]string
-	log    *slog.Logger
+	// beforeSync, set only by tests, runs at the start of Sync: after a batch committed,
+	// before its callers hear.
+	beforeSync func()
+	log        *slog.Logger
 }
 
 // Open opens (creating if needed) the store in dir. Every commit is durable when it returns;
@@ -119,9 +122,6 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 	return &DB{DB: db, dir: dir, lock: lock, log: log, newest: map[string]string{}}, nil
 }
 
-// testHookSync runs at the start of Sync: after a batch committed, before its callers hear.
-var testHookSync func()
-
 // Sync makes the names of WAL and value-log files created since the last Sync durable (see
 // the package comment; the commits themselves are synced by Badger). The writer calls it
 // after each batch, before it answers; one goroutine at a time.
@@ -129,8 +129,8 @@ func (d *DB) Sync() error {
 	if d.dir == "" {
 		return nil // in memory
 	}
-	if testHookSync != nil {
-		testHookSync()
+	if d.beforeSync != nil {
+		d.beforeSync()
 	}
 	entries, err := os.ReadDir(d.dir)
 	if err != nil {

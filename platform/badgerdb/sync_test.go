@@ -43,14 +43,13 @@ func TestNoAcknowledgedByteLeftUnsynced(t *testing.T) {
 			put()
 		}
 	}
-	defer func() { testHookSync = nil }()
 	for round := range 20 {
 		put() // the batch whose acknowledgement waits for Sync
-		testHookSync = rotate
+		db.beforeSync = rotate
 		if err := db.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		testHookSync = nil
+		db.beforeSync = nil
 		if dirty := dirtyFiles(t, dir); len(dirty) > 0 {
 			t.Fatalf("round %d: Sync returned with unsynced pages in %s", round, strings.Join(dirty, ", "))
 		}

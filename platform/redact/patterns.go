@@ -25,10 +25,6 @@ type pattern struct {
 	maybe func(string) bool
 }
 
-// secretStems are the words every name of secretName starts with, for its anchor.
-var secretStems = []string{"passw", "passphrase", "pwd", "secret", "token", "api", "access", "account",
-	"private", "signing", "encryption", "master", "client", "shared", "credential"}
-
 // Names of secrets in free text, as in "password=…", "--api-key …" or YAML "token: …". A
 // narrower list than the one for map keys: free text says "author", "keyboard" or "passes"
 // far more often than a map names a field so.
@@ -39,15 +35,11 @@ const secretName = `passw(?:or)?d|passphrase|pwd|secret|token|api[_.\-]?key|` +
 // PKCS#8 (plain or ENCRYPTED), OpenSSH, PGP's "PRIVATE KEY BLOCK" and SSH2's "---- BEGIN".
 const pemBoundary = `-{4,5} ?%s [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}`
 
-var (
-	pemHeader = regexp.MustCompile(strings.Replace(pemBoundary, "%s", "BEGIN", 1))
-	pemFooter = regexp.MustCompile(strings.Replace(pemBoundary, "%s", "END", 1))
-)
-
 // credentialPatterns returns the shapes in the order they are applied. Earlier shapes are
 // the wider ones (a whole key block, a whole header value), so later ones see masks, not
 // fragments of the same secret.
 func credentialPatterns() []pattern {
+	maybeName := maybeSecretName()
 	// The value after a name: a variable reference (kept), quoted (plain or JSON-escaped quotes) or up to a delimiter.
 	value := `(?:(\$\{[A-Za-z_][A-Za-z0-9_]*\})|\\"([^"\\\r\n]*)\\"|"([^"\r\n]*)"|'([^'\r\n]*)'|([^\s"'\\,;&)}\]<>=][^\s"'\\,;&)}\]<>]*))`
 	return []pattern{
@@ -110,8 +102,10 @@ func credentialPatterns() []pattern {
 			// keepAssigned looks back for the rest of the name.
 			re: anchored(`(?i)((?:` + secretName + `)[a-z0-9_.\-]*)(?:\\?["'])?[ \t]*(?::=|=>|[:=])[ \t]*` +
 				value),
-			at:     at(nil, secretStems...),
-			groups: []int{2, 3, 4, 5, 6}, keep: keepAssigned, maybe: maybeSecretName,
+			// The words every name of secretName starts with.
+			at: at(nil, "passw", "passphrase", "pwd", "secret", "token", "api", "access", "account",
+				"private", "signing", "encryption", "master", "client", "shared", "credential"),
+			groups: []int{2, 3, 4, 5, 6}, keep: keepAssigned, maybe: maybeName,
 		},
 		{
 			// A flag naming a secret followed by its value as the next word: --password hunter2.
@@ -119,7 +113,7 @@ func credentialPatterns() []pattern {
 			at:    at(afterSpace, "-"),
 			re: anchored(`(?i)--?([a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*)\s+` +
 				`(?:"([^"\r\n]*)"|'([^'\r\n]*)'|([^\s"'\-][^\s"']*))`),
-			groups: []int{2, 3, 4}, keep: keepAssigned, maybe: maybeSecretName,
+			groups: []int{2, 3, 4}, keep: keepAssigned, maybe: maybeName,
 		},
 		{
 			class: "curl user", re: anchored(`(?:-u|--user)[ \t=]+['"]?[^\s:'"]+:([^\s'"]+)`),
@@ -230,16 +224,14 @@ func keepAssigned(s string, m []int, value string) bool {
 		start--
 	}
 	name := strings.ToLower(s[start:m[3]])
-	for _, suffix := range referenceSuffixes {
+	// Names ending so point to a secret or classify it (--password-file, token_type).
+	for _, suffix := range [...]string{"file", "path", "dir", "type", "env"} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}
 	}
 	return isMeasurementKey(name) && isDecimal(value)
 }
-
-// referenceSuffixes end names whose values point to a secret or classify it.
-var referenceSuffixes = []string{"file", "path", "dir", "type", "env"}
 
 // notBasicCredentials keeps a word after "basic" that is not base64 of user:password.
 func notBasicCredentials(_ string, _ []int, value string) bool {

@@ -2,12 +2,11 @@ package redact
 
 import "strings"
 
-// secretNameParts are pieces of every name in secretName, for maybeSecretName.
-var secretNameParts = containsFold("pass", "pwd", "secret", "token", "key", "credential")
-
-// maybeSecretName is true when s could hold a name of secretName and a value after it.
-func maybeSecretName(s string) bool {
-	return strings.ContainsAny(s, "=: \t\n") && secretNameParts(s)
+// maybeSecretName returns a test that is true when s could hold a name of secretName and a
+// value after it: s has a separator and one of the pieces every such name contains.
+func maybeSecretName() func(string) bool {
+	parts := containsFold("pass", "pwd", "secret", "token", "key", "credential")
+	return func(s string) bool { return strings.ContainsAny(s, "=: \t\n") && parts(s) }
 }
 
 // contains reports whether s contains one of lits.

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -33,10 +34,12 @@ type Redactor struct {
 	// exemptKeys are lower-cased keys that are never masked by name.
 	exemptKeys map[string]struct{}
 	patterns   []pattern
+	// keyHeader and keyFooter find the boundaries of a private key (text.go).
+	keyHeader, keyFooter *regexp.Regexp
+	// secretFlag is a command-line flag that names a secret, standing alone in a list of
+	// arguments, so that the next element is its value: ["--password", "hunter2"].
+	secretFlag *regexp.Regexp
 }
-
-// measurementSuffixes mark keys whose numeric values are measurements, such as max_tokens.
-var measurementSuffixes = []string{"_count", "_ms", "_seconds", "_bytes", "_tokens"}
 
 // New returns a Redactor that replaces secrets with mask, usually AuditMask
 // or SessionMask. An empty mask is replaced by AuditMask, because a secret
@@ -61,7 +64,10 @@ func New(mask string) *Redactor {
 			"command":     {},
 			"key":         {},
 		},
-		patterns: credentialPatterns(),
+		patterns:   credentialPatterns(),
+		keyHeader:  regexp.MustCompile(strings.Replace(pemBoundary, "%s", "BEGIN", 1)),
+		keyFooter:  regexp.MustCompile(strings.Replace(pemBoundary, "%s", "END", 1)),
+		secretFlag: regexp.MustCompile(`(?i)^--?[a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*$`),
 	}
 }
 
@@ -275,7 +281,7 @@ func (r *Redactor) isSecretKey(lk string) bool {
 // whose numeric value is not a secret even though the key contains a
 // secret word, such as max_tokens.
 func isMeasurementKey(lk string) bool {
-	for _, s := range measurementSuffixes {
+	for _, s := range [...]string{"_count", "_ms", "_seconds", "_bytes", "_tokens"} {
 		if strings.HasSuffix(lk, s) {
 			return true
 		}

@@ -24,10 +24,6 @@ func (r *Redactor) text(s string) string {
 	return s
 }
 
-// secretFlag is a command-line flag that names a secret, standing alone in a list of
-// arguments, so that the next element is its value: ["--password", "hunter2"].
-var secretFlag = regexp.MustCompile(`(?i)^--?[a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*$`)
-
 // sequence is what the strings of one list have said so far. A secret can be cut into
 // elements that each look harmless alone: a private key pasted line by line, or a flag and
 // its value as separate arguments.
@@ -42,10 +38,10 @@ func (q *sequence) other() { q.afterFlag = false }
 // element redacts the string element s of a list, in the context of the ones before it.
 func (r *Redactor) element(q *sequence, s string) string {
 	afterFlag := q.afterFlag
-	q.afterFlag = strings.HasPrefix(s, "-") && secretFlag.MatchString(s)
+	q.afterFlag = strings.HasPrefix(s, "-") && r.secretFlag.MatchString(s)
 	switch {
 	case q.inKey:
-		if loc := lastIndex(pemFooter, s); loc >= 0 {
+		if loc := lastIndex(r.keyFooter, s); loc >= 0 {
 			q.inKey = false
 			return r.maskPrefix(s, loc)
 		}
@@ -56,7 +52,7 @@ func (r *Redactor) element(q *sequence, s string) string {
 	case afterFlag && !strings.HasPrefix(s, "-") && s != "" && !isVarRef(s):
 		return r.mask
 	}
-	if strings.Contains(s, "PRIVATE KEY") && lastIndex(pemHeader, s) > lastIndex(pemFooter, s) {
+	if strings.Contains(s, "PRIVATE KEY") && lastIndex(r.keyHeader, s) > lastIndex(r.keyFooter, s) {
 		q.inKey = true
 	}
 	return r.text(s)

@@ -46,11 +46,10 @@ func (e *Edge) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&e.BodyReadTimeout, "body-read-timeout", e.BodyReadTimeout, "longest a client may take to send one request body")
 }
 
-// hostName is what --allowed-hosts takes: a DNS name, no port, no trailing dot.
-var hostName = regexp.MustCompile(`^(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$`)
-
 // Validate reports the first setting that cannot work.
 func (e Edge) Validate() error {
+	// What --allowed-hosts takes: a DNS name, no port, no trailing dot.
+	hostName := regexp.MustCompile(`^(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$`)
 	for _, h := range e.AllowedHosts {
 		if h != "*" && (!hostName.MatchString(h) || len(h) > 253) {
 			return fmt.Errorf("--allowed-hosts %q: want a host name such as osiris-audit.example.internal, without a port", h)

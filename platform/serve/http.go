@@ -35,9 +35,15 @@ func (s *Server) httpHandler(gwmux *runtime.ServeMux) http.Handler {
 	return guardEdge(mux, s.cfg.Edge, s.cfg.HTTPAddr)
 }
 
-// probes are answered whatever the Host: kubelet and Prometheus may name the server in ways
-// no one configured, and these carry no stored values and change nothing.
-var probes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+// isProbe is true for the paths answered whatever the Host: kubelet and Prometheus may name
+// the server in ways no one configured, and these carry no stored values and change nothing.
+func isProbe(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
+}
 
 // guardEdge puts the checks against browsers and hostile bytes in front of next: the Host
 // must name this server (DNS rebinding; probes exempt), a browser may not send a non-safe
@@ -47,7 +53,7 @@ func guardEdge(next http.Handler, edge Edge, listenAddr string) http.Handler {
 	hosts := edge.newHostCheck(listenAddr)
 	origins := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !probes[r.URL.Path] {
+		if !isProbe(r.URL.Path) {
 			if err := hosts.check(r.Host); err != nil {
 				http.Error(w, err.Error(), http.StatusForbidden)
 				return

@@ -15,7 +15,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"strings"
-	"sync"
 )
 
 // Case is one class of secret in the shape it arrives in: Text is one string, List the
@@ -66,41 +65,33 @@ func Pieces(secret string) []string {
 	return append(out, secret[len(secret)-Window:])
 }
 
-var (
-	keysOnce sync.Once
-	keys     generatedKeys
-)
-
-// generatedKeys are private keys made once per test binary, in the encodings people paste.
+// generatedKeys are private keys made for one corpus, in the encodings people paste.
 type generatedKeys struct {
 	rsaPKCS1, ecSEC1, ecPKCS8 string
 }
 
 func genKeys() generatedKeys {
-	keysOnce.Do(func() {
-		rk, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		sec1, err := x509.MarshalECPrivateKey(ek)
-		if err != nil {
-			panic(err)
-		}
-		pkcs8, err := x509.MarshalPKCS8PrivateKey(ek)
-		if err != nil {
-			panic(err)
-		}
-		keys = generatedKeys{
-			rsaPKCS1: string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)})),
-			ecSEC1:   string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})),
-			ecPKCS8:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})),
-		}
-	})
-	return keys
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	sec1, err := x509.MarshalECPrivateKey(ek)
+	if err != nil {
+		panic(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(ek)
+	if err != nil {
+		panic(err)
+	}
+	return generatedKeys{
+		rsaPKCS1: string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)})),
+		ecSEC1:   string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})),
+		ecPKCS8:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})),
+	}
 }
 
 // armored wraps random bytes (after a fixed prefix) the way a key of typ is pasted:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/osirisplane/osiris/platform/apierr"
+	"github.com/osirisplane/osiris/platform/redact"
 	"github.com/osirisplane/osiris/platform/writer"
 )
 
@@ -17,6 +18,8 @@ type Keeper struct {
 	store    Store
 	q        *writer.Queue[op, outcome]
 	renewals *renewals
+	// redactor masks credentials in a closed session's error before it is stored.
+	redactor *redact.Redactor
 
 	// stored counts session records; owned by the writer goroutine, published for metrics.
 	stored    int
@@ -62,7 +65,7 @@ func Open(store Store, cfg Config) (*Keeper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("count stored sessions: %w", err)
 	}
-	k := &Keeper{cfg: cfg, store: store, renewals: newRenewals(), stored: n, sweeperDone: make(chan struct{})}
+	k := &Keeper{cfg: cfg, store: store, renewals: newRenewals(), redactor: redact.New(redact.SessionMask), stored: n, sweeperDone: make(chan struct{})}
 	k.published.Store(int64(n))
 	cfg.Queue.Sync = store.Sync
 	k.q = writer.New(cfg.Queue, k.apply)

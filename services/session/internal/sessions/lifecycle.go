@@ -11,7 +11,6 @@ import (
 	sessionv1 "github.com/osirisplane/osiris/api/osiris/session/v1"
 
 	"github.com/osirisplane/osiris/platform/apierr"
-	"github.com/osirisplane/osiris/platform/redact"
 	"github.com/osirisplane/osiris/services/session/internal/chatstate"
 )
 
@@ -157,12 +156,9 @@ func (k *Keeper) CloseSession(ctx context.Context, id, errorType, errorMessage s
 	}
 	// The outcome is stored and read back for --closed-retention, so it is redacted first,
 	// as the audit sink redacts the same fields (values and labels are the caller's own state).
-	out, err := k.submit(ctx, &closeOp{id: id, errorType: outcomeRedactor.String(errorType), errorMessage: outcomeRedactor.String(errorMessage)})
+	out, err := k.submit(ctx, &closeOp{id: id, errorType: k.redactor.String(errorType), errorMessage: k.redactor.String(errorMessage)})
 	return out.rec, err
 }
-
-// outcomeRedactor masks credentials in a closed session's error. A Redactor is immutable.
-var outcomeRedactor = redact.New(redact.SessionMask)
 
 type closeOp struct{ id, errorType, errorMessage string }
 
