@@ -26,6 +26,7 @@ import (
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 	"github.com/osirisplane/osiris/platform/serve"
 )
 
@@ -101,12 +102,12 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 	g.refused = newRefusals(g.audit, cfg.RefusalInterval, log)
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
 	// id that telemetry records; a cached reply is audited and counted like any other.
-	inner := cache.Around
+	inner := wire.Around(cache.Around)
 	if cfg.BuiltinTools {
 		builtins := fanout.NewBuiltins(g.audit, telemetryv1.NewTelemetryServiceClient(g.tconn), sessionClient)
-		inner = chain(builtins.Around, cache.Around)
+		inner = wire.Chain(builtins.Around, cache.Around)
 	}
-	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.spool.Around, chain(sessions.Around, inner))))
+	around := withTimeout(cfg.CallTimeout, wire.Chain(audit.Around, wire.Chain(g.spool.Around, wire.Chain(sessions.Around, inner))))
 	transport := mcpconv.NetworkTransportTCP
 	if cfg.Stdio {
 		transport = mcpconv.NetworkTransportPipe
@@ -116,9 +117,13 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.proxy = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
+	g.proxy, err = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
 		Opened: sessions.Opened, Closed: sessions.Closed,
 		Tracer: tracer, Propagator: g.tel.Propagator})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -161,7 +166,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer func() { stopTel(); <-telDone }()
 	cfg := g.cfg.c
 	if cfg.Stdio {
-		err := g.proxy.Server().Run(ctx, &mcp.StdioTransport{})
+		err := g.proxy.Server().Run(ctx, proxy.StdioTransport())
 		return errors.Join(err, g.closeSessions())
 	}
 	// Refusals are recorded until the HTTP server has stopped, then once more.
@@ -179,7 +184,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MaxRequestBodyBytes: cfg.MaxRequestBytes,
 		Logger:              g.log,
 	})
-	mux.Handle("/mcp", g.edge(guard(cfg.AuthToken, g.cfg.origins, cfg.MaxRequestBytes, g.refused, mcpHandler)))
+	mux.Handle("/mcp", g.edge(guard(cfg.AuthToken, g.cfg.origins, cfg.MaxRequestBytes, g.refused, g.proxy.Handler(mcpHandler))))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(g.lis) }()
@@ -215,24 +220,15 @@ func (g *Gateway) dialService(addr string) (*grpc.ClientConn, error) {
 // TelemetryPending is how many tool call records wait for the telemetry service.
 func (g *Gateway) TelemetryPending() int { return g.spool.Pending() }
 
-// chain runs inner inside outer.
-func chain(outer, inner proxy.Around) proxy.Around {
-	return func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-		return outer(ctx, ss, method, req, func(ctx context.Context) (mcp.Result, error) {
-			return inner(ctx, ss, method, req, forward)
-		})
-	}
-}
-
 // withTimeout bounds every forwarded request, so a stuck upstream gives the agent a clear
 // error instead of a hang.
-func withTimeout(d time.Duration, next proxy.Around) proxy.Around {
-	return func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+func withTimeout(d time.Duration, next wire.Around) wire.Around {
+	return func(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
 		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
-		res, err := next(ctx, ss, method, req, forward)
+		res, err := next(ctx, call, forward)
 		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s timed out after %s", method, d)}
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s timed out after %s", call.Method, d)}
 		}
 		return res, err
 	}

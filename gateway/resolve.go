@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,11 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/gateway/internal/upstream"
 )
 
 // Resolved is the gateway's configuration with every file read and every setting checked,
@@ -140,6 +139,11 @@ func (c Config) parseUpstreams() ([]upstreamSpec, error) {
 			return fmt.Errorf("--%s %q: want 'NAME=COMMAND ARGS...'", flag, spec)
 		default:
 			u.args = strings.Fields(rest)
+			// Found now, so a command that cannot start stops the gateway at start-up with
+			// this message instead of failing every agent's initialize later.
+			if _, err := exec.LookPath(u.args[0]); err != nil {
+				return fmt.Errorf("--%s %q: %w", flag, spec, err)
+			}
 		}
 		out = append(out, u)
 		return nil
@@ -171,11 +175,11 @@ func (r Resolved) dial(prop propagation.TextMapPropagator) []proxy.Upstream {
 	client := &http.Client{Transport: rt}
 	out := make([]proxy.Upstream, len(r.upstreams))
 	for i, u := range r.upstreams {
-		out[i] = proxy.Upstream{Name: u.name, Dial: func(context.Context) (mcp.Transport, error) {
+		out[i] = proxy.Upstream{Name: u.name, Config: func() upstream.Config {
 			if u.url != "" {
-				return &mcp.StreamableClientTransport{Endpoint: u.url, HTTPClient: client}, nil
+				return upstream.Config{HTTP: &upstream.HTTP{URL: u.url, Client: client}}
 			}
-			return &mcp.CommandTransport{Command: exec.Command(u.args[0], u.args[1:]...)}, nil
+			return upstream.Config{Stdio: &upstream.Stdio{Command: exec.Command(u.args[0], u.args[1:]...)}}
 		}}
 	}
 	return out

@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The SDK's server keeps the protocol's state machine towards agents (initialize, ping,
+// sessions, SSE streams, cancellation), but hands its handlers params it has decoded into
+// its own types, and would encode results from its types. The gateway keeps the bytes:
+//
+//   - Params: before the SDK reads a request, the gateway's HTTP edge (RawParams) or stdio
+//     connection (rawStdio) copies the params as sent into the request's RequestExtra.Header
+//     under rawParamsKey; the middleware takes them from there.
+//   - Results: the middleware returns a rawResult, which the SDK encodes as the upstream
+//     wrote it.
+//   - Messages to the agent: a rawParams, sent through the SDK's own sending handler with the
+//     context of the agent request they belong to, so they go on that request's stream.
+
+// rawParamsKey is not in canonical header form: net/http stores every header it reads under
+// its canonical form, so no client can set this key; only the gateway's own code can.
+const rawParamsKey = "osiris-raw-params"
+
+// stash puts params (nil: absent) where the middleware finds them.
+func stash(h http.Header, params json.RawMessage) {
+	if params == nil {
+		h[rawParamsKey] = []string{"-"}
+		return
+	}
+	h[rawParamsKey] = []string{"p" + string(params)}
+}
+
+// stashed returns the params as the agent sent them, and false when they were not stashed.
+func stashed(req mcp.Request) (json.RawMessage, bool) {
+	extra := req.GetExtra()
+	if extra == nil || extra.Header == nil {
+		return nil, false
+	}
+	v := extra.Header[rawParamsKey]
+	if len(v) != 1 || v[0] == "" {
+		return nil, false
+	}
+	if v[0] == "-" {
+		return nil, true
+	}
+	return json.RawMessage(v[0][1:]), true
+}
+
+// paramsOf is the request's params as sent, or, when they were not stashed (a JSON-RPC
+// batch), as the SDK decoded them.
+func paramsOf(req mcp.Request) (json.RawMessage, error) {
+	if raw, ok := stashed(req); ok {
+		return raw, nil
+	}
+	p := req.GetParams()
+	if isNil(p) {
+		return nil, nil
+	}
+	return json.Marshal(p)
+}
+
+// envelope is the part of a JSON-RPC message the edge reads.
+type envelope struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// RawParams is the HTTP edge's half of the stash: it reads the body of a POST holding one
+// JSON-RPC request or notification and stashes its params. A batch is left to the SDK (its
+// params then reach the upstream as the SDK decoded them). admit, when set, may refuse a new
+// session before the SDK creates one; it writes the refusal itself.
+func RawParams(next http.Handler, admit func(w http.ResponseWriter, id json.RawMessage) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var env envelope
+		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(body, &env) == nil {
+			if env.Method == "initialize" && admit != nil && r.Header.Get("Mcp-Session-Id") == "" && !admit(w, env.ID) {
+				return
+			}
+			r.Header = r.Header.Clone()
+			stash(r.Header, env.Params)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeRPCError answers a POST with a JSON-RPC error, as the SDK answers the ones it refuses.
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int64, msg string) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	body, _ := json.Marshal(struct {
+		Version string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   jsonrpc.Error   `json:"error"`
+	}{"2.0", id, jsonrpc.Error{Code: code, Message: msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// rawStdio is the stdio edge's half of the stash: its connection stashes each request's
+// params as it reads them.
+type rawStdio struct{ mcp.Transport }
+
+func (t rawStdio) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.Transport.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rawConn{c}, nil
+}
+
+type rawConn struct{ mcp.Connection }
+
+func (c rawConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	msg, err := c.Connection.Read(ctx)
+	if req, ok := msg.(*jsonrpc.Request); ok && err == nil {
+		h := http.Header{}
+		stash(h, req.Params)
+		req.Extra = &mcp.RequestExtra{Header: h}
+	}
+	return msg, err
+}
+
+// StdioTransport is the agents' stdio transport with params stashed.
+func StdioTransport() mcp.Transport { return rawStdio{&mcp.StdioTransport{}} }
+
+// rawResult is a result the SDK sends as the upstream wrote it.
+type rawResult struct {
+	mcp.ResultBase
+	raw json.RawMessage
+}
+
+func (r *rawResult) MarshalJSON() ([]byte, error) {
+	if len(r.raw) == 0 {
+		return []byte("{}"), nil
+	}
+	return r.raw, nil
+}
+
+// rawParams are params the SDK sends to the agent as the upstream wrote them. The SDK always
+// sends params, so absent ones go as {}.
+type rawParams struct {
+	mcp.ParamsBase
+	raw json.RawMessage
+}
+
+func (p *rawParams) MarshalJSON() ([]byte, error) {
+	if len(p.raw) == 0 {
+		return []byte("{}"), nil
+	}
+	return p.raw, nil
+}
+
+func (p *rawParams) UnmarshalJSON(b []byte) error {
+	p.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// registerPassthrough registers the methods of the 2025-11-25 specification that the SDK's
+// server does not know (tasks) as custom methods, so they reach the middleware, and so the
+// upstream, instead of being refused with -32601 by the SDK's transport.
+func registerPassthrough(s *mcp.Server) error {
+	for _, m := range []string{"tasks/get", "tasks/result", "tasks/list", "tasks/cancel"} {
+		err := mcp.AddReceivingCustomMethod(s, m, func(context.Context, *mcp.ServerSession, *rawParams) (*rawResult, error) {
+			return nil, fmt.Errorf("%s is forwarded by the gateway's middleware", m)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isNil reports a typed nil inside an interface: the SDK hands omitted params that way, and
+// calling methods on them panics.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
