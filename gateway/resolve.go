@@ -34,9 +34,10 @@ type Resolved struct {
 
 // upstreamSpec is one parsed --upstream (url) or --upstream-stdio (args).
 type upstreamSpec struct {
-	name string
-	url  string
-	args []string
+	name   string
+	url    string
+	args   []string
+	shared bool
 }
 
 // Complete reads the --config file and the token file and checks every setting; an error
@@ -48,6 +49,7 @@ func (c Config) Complete() (Resolved, error) {
 	}
 	c.Upstreams = slices.Concat(c.Upstreams, f.Upstreams)
 	c.UpstreamsStdio = slices.Concat(c.UpstreamsStdio, f.UpstreamsStdio)
+	c.UpstreamsShared = slices.Concat(c.UpstreamsShared, f.UpstreamsShared)
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
 	if c.AuthToken == "" && c.AuthTokenFile == "" {
 		c.AuthTokenFile = f.AuthTokenFile
@@ -102,6 +104,8 @@ func (c Config) check() error {
 		return errors.New("--call-timeout must be positive")
 	case c.MaxSessions < 1 || c.MaxSessions > 100000:
 		return fmt.Errorf("--max-sessions must be between 1 and 100000, got %d", c.MaxSessions)
+	case c.UpstreamIdle < 0:
+		return fmt.Errorf("--upstream-idle must not be negative, got %s", c.UpstreamIdle)
 	case c.RefusalInterval < minRefusalInterval || c.RefusalInterval > maxRefusalInterval:
 		return fmt.Errorf("--refusal-interval must be between %s and %s, got %s", minRefusalInterval, maxRefusalInterval, c.RefusalInterval)
 	}
@@ -158,6 +162,13 @@ func (c Config) parseUpstreams() ([]upstreamSpec, error) {
 			return nil, err
 		}
 	}
+	for _, name := range c.UpstreamsShared {
+		i := slices.IndexFunc(out, func(u upstreamSpec) bool { return u.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("--upstream-shared %q: no upstream has that name", name)
+		}
+		out[i].shared = true
+	}
 	return out, nil
 }
 
@@ -175,7 +186,11 @@ func (r Resolved) dial(prop propagation.TextMapPropagator) []proxy.Upstream {
 	client := &http.Client{Transport: rt}
 	out := make([]proxy.Upstream, len(r.upstreams))
 	for i, u := range r.upstreams {
-		out[i] = proxy.Upstream{Name: u.name, Config: func() upstream.Config {
+		idle := r.c.UpstreamIdle
+		if u.url != "" {
+			idle = 0 // an HTTP upstream's session costs the gateway nothing while unused
+		}
+		out[i] = proxy.Upstream{Name: u.name, Shared: u.shared, Idle: idle, Config: func() upstream.Config {
 			if u.url != "" {
 				return upstream.Config{HTTP: &upstream.HTTP{URL: u.url, Client: client}}
 			}

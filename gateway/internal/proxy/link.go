@@ -12,7 +12,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/osirisplane/osiris/gateway/internal/upstream"
 	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
@@ -42,57 +41,6 @@ type held struct {
 
 // maxHeld bounds what an upstream may send before the agent has finished initializing.
 const maxHeld = 256
-
-// upLink is the link's session with one upstream.
-type upLink struct {
-	link   *link
-	up     Upstream
-	prefix string // "NAME_" with several upstreams, "" with one
-	stdio  bool   // its messages do not say which call they belong to
-
-	mu   sync.Mutex
-	s    *upstream.Session // replaced when the upstream is re-initialised
-	caps map[string]json.RawMessage
-	init json.RawMessage
-}
-
-func (u *upLink) session() *upstream.Session {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.s
-}
-
-// has reports whether the upstream offers a capability (tools, resources, logging, tasks, ...).
-func (u *upLink) has(capability string) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	v, ok := u.caps[capability]
-	return ok && !bytes.Equal(v, []byte("null"))
-}
-
-// dial opens a session with this upstream with the agent's own initialize params.
-func (u *upLink) dial(ctx context.Context) error {
-	cfg := u.up.Config()
-	cfg.Logger = u.link.proxy.cfg.Logger.With("upstream", u.up.Name, "session", u.link.id)
-	cfg.Handler = upstream.Handler{Request: u.relayRequest, Notify: u.relayNotify}
-	// The upstream session outlives the request that opens it.
-	s, err := upstream.Connect(context.WithoutCancel(ctx), cfg, u.link.params)
-	if err != nil {
-		return err
-	}
-	var init struct {
-		Capabilities map[string]json.RawMessage `json:"capabilities"`
-	}
-	if err := json.Unmarshal(s.InitializeResult(), &init); err != nil {
-		s.Close()
-		return fmt.Errorf("its initialize result is not an object: %w", err)
-	}
-	u.mu.Lock()
-	u.s, u.caps, u.init = s, init.Capabilities, s.InitializeResult()
-	u.stdio = cfg.Stdio != nil
-	u.mu.Unlock()
-	return nil
-}
 
 // initialize lets the SDK answer (it negotiates the version and keeps the session's state),
 // opens the upstream sessions with the agent's params and that version, and answers with
@@ -124,7 +72,7 @@ func (p *Proxy) initialize(ctx context.Context, next mcp.MethodHandler, ss *mcp.
 func (l *link) initializeResult(gateway *mcp.InitializeResult) json.RawMessage {
 	version, _ := json.Marshal(gateway.ProtocolVersion)
 	if len(l.ups) == 1 {
-		out, err := wire.SetMember(l.ups[0].init, "protocolVersion", version)
+		out, err := wire.SetMember(l.ups[0].initializeResult(), "protocolVersion", version)
 		if err == nil {
 			return out
 		}
@@ -136,7 +84,7 @@ func (l *link) initializeResult(gateway *mcp.InitializeResult) json.RawMessage {
 			Capabilities map[string]any `json:"capabilities"`
 			Instructions string         `json:"instructions"`
 		}
-		dec := json.NewDecoder(bytes.NewReader(u.init))
+		dec := json.NewDecoder(bytes.NewReader(u.initializeResult()))
 		dec.UseNumber()
 		if dec.Decode(&up) != nil {
 			continue
@@ -189,21 +137,21 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 	if l.id == "" {
 		l.id = newStdioSessionID()
 	}
-	for _, up := range p.cfg.Upstreams {
-		u := &upLink{link: l, up: up}
+	for i, up := range p.cfg.Upstreams {
+		prefix := ""
 		if len(p.cfg.Upstreams) > 1 {
-			u.prefix = up.Name + "_"
+			prefix = up.Name + "_"
 		}
+		u := newUpLink(l, up, prefix)
+		u.shared = p.shared[i] // nil unless the upstream is shared
 		l.ups = append(l.ups, u)
 	}
 	p.links[ss] = l // reserve the place before dialling, so the bound holds under concurrent initializes
 	p.mu.Unlock()
 	for _, u := range l.ups {
-		if err := u.dial(ctx); err != nil {
+		if err := u.open(ctx); err != nil {
 			for _, opened := range l.ups {
-				if s := opened.session(); s != nil {
-					s.Close()
-				}
+				opened.close()
 			}
 			p.drop(ss)
 			p.cfg.Logger.Error("upstream unavailable; the agent's initialize fails", "upstream", u.up.Name, "session", l.id, "err", err)
@@ -232,6 +180,13 @@ func (l *link) initialized(ctx context.Context, params json.RawMessage) {
 	}
 }
 
+// readiness reports whether the agent has finished initializing, with its initialized params.
+func (l *link) readiness() (bool, json.RawMessage) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ready, l.readyParams
+}
+
 // hold keeps a message sent outside any call until the agent has finished initializing, and
 // reports whether it did.
 func (l *link) hold(method string, params json.RawMessage) bool {
@@ -251,15 +206,11 @@ func (l *link) hold(method string, params json.RawMessage) bool {
 // notifyUpstreams forwards a notification from the agent to every upstream.
 func (l *link) notifyUpstreams(ctx context.Context, method string, params json.RawMessage) {
 	for _, u := range l.ups {
-		if err := u.session().Notify(ctx, method, params); err != nil {
+		if err := u.notify(ctx, method, params); err != nil {
 			l.proxy.cfg.Logger.Debug("notification not forwarded", "upstream", u.up.Name, "method", method, "err", err)
 		}
 	}
 }
-
-// minUpstreamLife: an upstream session lost sooner than this after it was opened is not
-// re-initialised again, so a child that crashes at start cannot loop.
-const minUpstreamLife = time.Second
 
 // supervise ties the sessions' lives together. When the agent leaves, every upstream session
 // closes (and stdio children exit). When an upstream session ends first (a child died, a
@@ -283,36 +234,6 @@ func (l *link) supervise() {
 	}
 }
 
-func (u *upLink) supervise(agentGone <-chan struct{}) {
-	log := u.link.proxy.cfg.Logger.With("session", u.link.id, "upstream", u.up.Name)
-	for opened := time.Now(); ; opened = time.Now() {
-		s := u.session()
-		select {
-		case <-agentGone:
-			s.Close()
-			return
-		case <-s.Done():
-		}
-		if time.Since(opened) < minUpstreamLife {
-			log.Warn("upstream session lost right after it opened; closing the agent's session", "err", s.Err())
-			u.link.ss.Close()
-			return
-		}
-		if err := u.dial(u.link.bg); err != nil {
-			log.Warn("upstream session lost and could not be re-initialised; closing the agent's session", "lost", s.Err(), "err", err)
-			u.link.ss.Close()
-			return
-		}
-		u.link.mu.Lock()
-		ready, params := u.link.ready, u.link.readyParams
-		u.link.mu.Unlock()
-		if ready {
-			u.session().Notify(u.link.bg, "notifications/initialized", params)
-		}
-		log.Info("upstream session lost; re-initialised", "lost", s.Err())
-	}
-}
-
 // forward sends one agent request upstream with the request's context, so cancellation and
 // deadlines carry over, and returns the upstream's result or error unchanged.
 func (l *link) forward(ctx context.Context, call *wire.Call) (*wire.Reply, error) {
@@ -322,16 +243,6 @@ func (l *link) forward(ctx context.Context, call *wire.Call) (*wire.Reply, error
 		return l.ups[0].call(ctx, call.Method, call.Params)
 	}
 	return l.route(ctx, call)
-}
-
-func (u *upLink) call(ctx context.Context, method string, params json.RawMessage) (*wire.Reply, error) {
-	began := time.Now()
-	res, err := u.session().Call(ctx, method, params)
-	u.link.proxy.cfg.Metrics.upstream(ctx, began, method, params, u.link.version, err)
-	if err != nil {
-		return nil, passError(err)
-	}
-	return &wire.Reply{Result: res}, nil
 }
 
 // quote is s as a JSON string.

@@ -44,6 +44,12 @@ const (
 type Upstream struct {
 	Name   string
 	Config func() upstream.Config
+	// Shared: one upstream session serves every agent, for servers declared stateless
+	// (shared.go). Otherwise each agent has its own (a stdio server: its own child).
+	Shared bool
+	// Idle: an agent's own upstream session unused this long is closed (its child exits)
+	// and reopened by the agent's next request; 0 keeps it as long as the agent's session.
+	Idle time.Duration
 }
 
 // Config describes a proxy.
@@ -77,6 +83,7 @@ type Proxy struct {
 
 	mu         sync.Mutex
 	links      map[*mcp.ServerSession]*link
+	shared     []*sharedUp // by upstream, nil for those not shared
 	supervisor sync.WaitGroup
 	send       mcp.MethodHandler // the server's sending handler, captured for messages to one session
 }
@@ -91,7 +98,12 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}}
+	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, shared: make([]*sharedUp, len(cfg.Upstreams))}
+	for i, up := range cfg.Upstreams {
+		if up.Shared {
+			p.shared[i] = newShared(p, up)
+		}
+	}
 	p.server = mcp.NewServer(&mcp.Implementation{Name: "osiris-gateway", Version: cfg.Version}, &mcp.ServerOptions{Logger: cfg.Logger})
 	if err := registerPassthrough(p.server); err != nil {
 		return nil, err
@@ -168,7 +180,7 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 			l.notifyUpstreams(ctx, method, params)
 			return nil, nil
 		}
-		ctx = withSink(ctx, call.ProgressToken())
+		ctx = withSink(ctx, l, call.ProgressToken())
 		reply, err := p.cfg.Around(ctx, call, func(ctx context.Context) (*wire.Reply, error) { return l.forward(ctx, call) })
 		if err != nil {
 			return nil, passError(err)
@@ -206,7 +218,15 @@ func (p *Proxy) Close(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	done := make(chan struct{})
-	go func() { p.supervisor.Wait(); close(done) }()
+	go func() {
+		p.supervisor.Wait()
+		for _, sh := range p.shared {
+			if sh != nil {
+				sh.close()
+			}
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

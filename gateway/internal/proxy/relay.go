@@ -29,14 +29,17 @@ import (
 //
 // Before the agent has finished initializing, what comes outside any call is held (link.hold).
 
-// sink is the agent request a forwarded call serves: its context (for the SDK, the stream it
-// came on) and its progress token.
-type sink struct{ token json.RawMessage }
+// sink is the agent request a forwarded call serves: its session, its context (for the SDK,
+// the stream it came on) and its progress token.
+type sink struct {
+	link  *link
+	token json.RawMessage
+}
 
 type sinkKey struct{}
 
-func withSink(ctx context.Context, token json.RawMessage) context.Context {
-	return context.WithValue(ctx, sinkKey{}, sink{token: token})
+func withSink(ctx context.Context, l *link, token json.RawMessage) context.Context {
+	return context.WithValue(ctx, sinkKey{}, sink{link: l, token: token})
 }
 
 func sinkFrom(ctx context.Context) (sink, bool) {
@@ -50,7 +53,7 @@ func (u *upLink) audience(ctx context.Context, method string, params json.RawMes
 	if _, ok := sinkFrom(ctx); ok {
 		return wire.Audience(ctx, interactive)
 	}
-	if !u.stdio {
+	if !u.isStdio() {
 		return nil
 	}
 	if method == "notifications/progress" {
@@ -74,10 +77,19 @@ func (u *upLink) relayNotify(ctx context.Context, method string, params json.Raw
 		}
 		return
 	}
+	deliver(to, method, params)
+}
+
+// deliver sends a notification to each agent request in to, progress under each one's own
+// token.
+func deliver(to []context.Context, method string, params json.RawMessage) {
 	for _, t := range to {
+		s, ok := sinkFrom(t)
+		if !ok {
+			continue
+		}
 		p := params
 		if method == "notifications/progress" {
-			s, _ := sinkFrom(t)
 			if s.token == nil {
 				continue // that request asked for no progress
 			}
@@ -88,7 +100,7 @@ func (u *upLink) relayNotify(ctx context.Context, method string, params json.Raw
 				}
 			}
 		}
-		l.sendNotification(t, method, p)
+		s.link.sendNotification(t, method, p)
 	}
 }
 
@@ -97,14 +109,12 @@ func (u *upLink) relayRequest(ctx context.Context, method string, params json.Ra
 	if method == "ping" {
 		return json.RawMessage("{}"), nil // the gateway is the upstream's client: it answers
 	}
-	target := l.bg
 	for _, t := range u.audience(ctx, method, params, true) {
-		if t.Err() == nil {
-			target = t
-			break
+		if s, ok := sinkFrom(t); ok && t.Err() == nil {
+			return s.link.sendRequest(t, method, params)
 		}
 	}
-	return l.sendRequest(target, method, params)
+	return l.sendRequest(l.bg, method, params)
 }
 
 // sendNotification sends a notification, as the upstream wrote it, to this agent only, on
