@@ -1,0 +1,280 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+const (
+	// maxIdleConnsPerHost is how many idle connections the package's shared client keeps to
+	// one upstream: every session's calls are POSTs to the same host, and net/http's default
+	// of 2 would make 32 concurrent sessions open and close connections all the time.
+	maxIdleConnsPerHost = 256
+	// closeTimeout bounds the DELETE that Close sends: a server that does not answer must not
+	// hold the gateway's shutdown.
+	closeTimeout = 5 * time.Second
+	// maxErrorBody bounds how much of a refusal's body is read to explain it.
+	maxErrorBody = 4 << 10
+	// drainTimeout and drainBytes bound reading a call's stream past its response, which
+	// lets the connection be reused; a server that keeps the stream open loses it instead.
+	drainTimeout = time.Second
+	drainBytes   = 64 << 10
+)
+
+const (
+	headerSession  = "Mcp-Session-Id"
+	headerVersion  = "Mcp-Protocol-Version"
+	headerLastID   = "Last-Event-ID"
+	mediaJSON      = "application/json"
+	mediaSSE       = "text/event-stream"
+	acceptPostBody = mediaJSON + ", " + mediaSSE
+)
+
+// sharedClient is the client of HTTP upstreams configured without one: one pool of
+// connections for every session of the process.
+var sharedClient = sync.OnceValue(func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no bound across hosts; each host has its own
+	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	return &http.Client{Transport: t}
+})
+
+// httpConn is a session over the streamable HTTP transport (MCP 2025-11-25). Each call is a
+// POST whose response stream is read by the calling goroutine, so what the server sends on
+// it is handled with the call's context; the standalone GET stream carries the rest.
+type httpConn struct {
+	s      *Session
+	url    string
+	client *http.Client
+	header http.Header
+
+	mu        sync.Mutex
+	sessionID string // from the initialize response; "" for a server without sessions
+	version   string // protocolVersion of the initialize result
+	listening bool   // the standalone stream was started
+}
+
+func newHTTP(s *Session, cfg *HTTP) (*httpConn, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream: %q is not an http or https URL", cfg.URL)
+	}
+	h := &httpConn{s: s, url: cfg.URL, client: cfg.Client, header: cfg.Header}
+	if h.client == nil {
+		h.client = sharedClient()
+	}
+	return h, nil
+}
+
+// request is an HTTP request to the upstream with the session's headers; carried says
+// whether it carries a session id (a 404 then means the session is gone).
+func (h *httpConn) request(ctx context.Context, method string, body []byte) (req *http.Request, carried bool, err error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err = http.NewRequestWithContext(ctx, method, h.url, r)
+	if err != nil {
+		return nil, false, err
+	}
+	for k, v := range h.header {
+		req.Header[k] = v
+	}
+	h.mu.Lock()
+	sid, version := h.sessionID, h.version
+	h.mu.Unlock()
+	if sid != "" {
+		req.Header.Set(headerSession, sid)
+	}
+	if version != "" {
+		req.Header.Set(headerVersion, version)
+	}
+	return req, sid != "", nil
+}
+
+// post sends one message and returns a 2xx response.
+func (h *httpConn) post(ctx context.Context, msg jsonrpc.Message, what string) (*http.Response, error) {
+	body, err := jsonrpc.EncodeMessage(msg)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+	}
+	req, carried, err := h.request(ctx, http.MethodPost, body)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+	}
+	req.Header.Set("Content-Type", mediaJSON)
+	req.Header.Set("Accept", acceptPostBody)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+	}
+	if err := h.check(resp, what, carried); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// check turns a refusal into an error (and closes its body): a JSON-RPC error in the body
+// is wrapped, so the caller can pass it on; a 404 to a request that carried the session id
+// ends the session.
+func (h *httpConn) check(resp *http.Response, what string, carried bool) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && carried {
+		err := fmt.Errorf("upstream %s: %w: %s answered 404 Not Found for the session", h.url, ErrSessionLost, what)
+		h.s.end(err)
+		return err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var rpc struct {
+		Error *jsonrpc.Error `json:"error"`
+	}
+	if json.Unmarshal(body, &rpc) == nil && rpc.Error != nil {
+		return fmt.Errorf("upstream %s: %s: HTTP %s: %w", h.url, what, resp.Status, rpc.Error)
+	}
+	return fmt.Errorf("upstream %s: %s: HTTP %s: %q", h.url, what, resp.Status, bytes.TrimSpace(body))
+}
+
+func (h *httpConn) call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Response, error) {
+	what := "POST " + req.Method
+	ctx, stop := h.s.scope(ctx)
+	resp, err := h.post(ctx, req, what)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	if req.Method == methodInitialize {
+		if err := h.setSession(resp.Header.Get(headerSession)); err != nil {
+			resp.Body.Close()
+			stop()
+			return nil, err
+		}
+	}
+	var r *jsonrpc.Response
+	switch media(resp) {
+	case mediaJSON:
+		r, err = h.readJSON(resp, req.ID, what)
+		stop()
+	case mediaSSE:
+		r, err = h.readCall(ctx, stop, resp, req.ID, what)
+	default:
+		resp.Body.Close()
+		stop()
+		err = fmt.Errorf("upstream %s: %s: the response is %q, neither %s nor %s",
+			h.url, what, resp.Header.Get("Content-Type"), mediaJSON, mediaSSE)
+	}
+	if err == nil && req.Method == methodInitialize && r.Error == nil {
+		var res struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		_ = json.Unmarshal(r.Result, &res) // an initialize result without it fails in the proxy
+		h.mu.Lock()
+		h.version = res.ProtocolVersion
+		h.mu.Unlock()
+	}
+	return r, err
+}
+
+func (h *httpConn) setSession(sid string) error {
+	for _, c := range []byte(sid) {
+		if c < 0x21 || c > 0x7e {
+			return fmt.Errorf("upstream %s: initialize: the %s header is not visible ASCII", h.url, headerSession)
+		}
+	}
+	h.mu.Lock()
+	h.sessionID = sid
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *httpConn) readJSON(resp *http.Response, id jsonrpc.ID, what string) (*jsonrpc.Response, error) {
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, h.s.max+1))
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %s: reading the response: %w", h.url, what, err)
+	}
+	if int64(len(body)) > h.s.max {
+		return nil, fmt.Errorf("upstream %s: %s: the response is larger than %d bytes (MaxMessageBytes)", h.url, what, h.s.max)
+	}
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %s: the response is not JSON-RPC: %w", h.url, what, err)
+	}
+	r, ok := msg.(*jsonrpc.Response)
+	if !ok || r.ID != id {
+		return nil, fmt.Errorf("upstream %s: %s: the body is not the response to request %v", h.url, what, id.Raw())
+	}
+	return r, nil
+}
+
+// send posts a notification or an answer; the server accepts it with 202 (some with 200).
+// The first notifications/initialized opens the standalone stream.
+func (h *httpConn) send(ctx context.Context, msg jsonrpc.Message) error {
+	what := "POST the answer to a request"
+	req, isReq := msg.(*jsonrpc.Request)
+	if isReq {
+		what = "POST " + req.Method
+	}
+	resp, err := h.post(ctx, msg, what)
+	if err != nil {
+		return err
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
+	resp.Body.Close()
+	if isReq && req.Method == methodInitialized {
+		h.mu.Lock()
+		start := !h.listening
+		h.listening = true
+		h.mu.Unlock()
+		if start {
+			h.s.spawn(h.listen)
+		}
+	}
+	return nil
+}
+
+// close deletes the session on the server; a server that does not allow it answers 405.
+func (h *httpConn) close() error {
+	h.mu.Lock()
+	sid := h.sessionID
+	h.mu.Unlock()
+	if sid == "" || errors.Is(h.s.Err(), ErrSessionLost) {
+		return nil
+	}
+	ctx, stop := context.WithTimeout(context.WithoutCancel(h.s.ctx), closeTimeout)
+	defer stop()
+	req, _, err := h.request(ctx, http.MethodDelete, nil)
+	if err != nil {
+		return fmt.Errorf("upstream %s: DELETE: %w", h.url, err)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("upstream %s: DELETE: %w", h.url, err)
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300,
+		resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode == http.StatusNotFound:
+		return nil
+	}
+	return fmt.Errorf("upstream %s: DELETE: HTTP %s", h.url, resp.Status)
+}
+
+func media(resp *http.Response) string {
+	m, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return m
+}
