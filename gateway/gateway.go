@@ -91,13 +91,14 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("session service at %s: %w", cfg.SessionAddr, err)
 	}
+	checkServices(context.Background(), log, map[string]*grpc.ClientConn{"audit": g.conn, "telemetry": g.tconn, "cache": g.cconn, "session": g.sconn})
 	sessionClient := sessionv1.NewSessionServiceClient(g.sconn)
-	sessions, err := fanout.NewSessions(sessionClient, meter, log)
+	sessions, err := fanout.NewSessions(sessionClient, cfg.SessionTimeout, meter, log)
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
-	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), resolved.policies, log)
+	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), resolved.policies, cfg.CallTimeout, log)
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
 	g.refused = newRefusals(g.audit, cfg.RefusalInterval, log)
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation

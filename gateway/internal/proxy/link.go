@@ -27,10 +27,15 @@ type link struct {
 	calls   *calls          // in flight, for upstreams that cannot say which call a message is for
 	bg      context.Context // for messages outside any call: they go on the agent's own stream
 
-	mu          sync.Mutex
-	ready       bool            // the agent sent notifications/initialized
-	readyParams json.RawMessage // its params, sent again to a re-initialised upstream
-	held        []held          // what upstreams sent outside any call before that
+	listening  chan struct{} // closed when the agent's own stream (HTTP GET) is open
+	listenOnce sync.Once
+	readyCh    chan struct{} // closed when ready
+
+	mu               sync.Mutex
+	ready            bool            // the agent is initialized and can receive on its own stream
+	agentInitialized bool            // the agent sent notifications/initialized
+	readyParams      json.RawMessage // its params, sent again to a re-initialised upstream
+	held             []held          // what upstreams sent outside any call before that
 }
 
 // held is a message from an upstream kept until the agent has finished initializing.
@@ -41,6 +46,11 @@ type held struct {
 
 // maxHeld bounds what an upstream may send before the agent has finished initializing.
 const maxHeld = 256
+
+// listenWait bounds how long messages outside any call wait, after the agent's initialized,
+// for the agent to open its own stream (clients open it right after initializing; the SDK
+// refuses a message for a stream not open yet).
+const listenWait = 2 * time.Second
 
 // initialize lets the SDK answer (it negotiates the version and keeps the session's state),
 // opens the upstream sessions with the agent's params and that version, and answers with
@@ -132,8 +142,9 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 		p.mu.Unlock()
 		return nil, &jsonrpc.Error{Code: CodeAtCapacity, Message: p.atCapacity()}
 	}
+	// bg must not carry the initialize request's values: the SDK would send on its stream.
 	l := &link{proxy: p, ss: ss, id: ss.ID(), params: params, version: version, routes: newRoutes(), calls: newCalls(),
-		bg: context.WithoutCancel(ctx)}
+		bg: context.Background(), listening: make(chan struct{}), readyCh: make(chan struct{})}
 	if l.id == "" {
 		l.id = newStdioSessionID()
 	}
@@ -166,25 +177,61 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 }
 
 // initialized forwards the agent's notifications/initialized to every upstream (so each sees
-// the handshake in the agent's order, and may now ask it for roots), then relays what the
-// upstreams sent before it.
+// the handshake in the agent's order, and may now ask it for roots). What the upstreams send
+// outside any call is relayed once the agent can receive it: over HTTP when it has opened its
+// own stream (or after listenWait), over stdio at once.
 func (l *link) initialized(ctx context.Context, params json.RawMessage) {
-	l.notifyUpstreams(ctx, "notifications/initialized", params)
 	l.mu.Lock()
-	l.ready, l.readyParams = true, params
+	l.agentInitialized, l.readyParams = true, params
+	l.mu.Unlock()
+	l.notifyUpstreams(ctx, "notifications/initialized", params)
+	if l.ss.ID() == "" {
+		l.markReady()
+		return
+	}
+	go func() {
+		t := time.NewTimer(listenWait)
+		defer t.Stop()
+		select {
+		case <-l.listening:
+		case <-t.C:
+		}
+		l.markReady()
+	}()
+}
+
+// listened marks the agent's own stream open.
+func (l *link) listened() { l.listenOnce.Do(func() { close(l.listening) }) }
+
+func (l *link) markReady() {
+	l.mu.Lock()
+	if l.ready {
+		l.mu.Unlock()
+		return
+	}
+	l.ready = true
 	held := l.held
 	l.held = nil
 	l.mu.Unlock()
 	for _, h := range held {
 		l.sendNotification(l.bg, h.method, h.params)
 	}
+	close(l.readyCh)
 }
 
-// readiness reports whether the agent has finished initializing, with its initialized params.
+// awaitReady waits until the agent can receive messages outside any call, or ctx ends.
+func (l *link) awaitReady(ctx context.Context) {
+	select {
+	case <-l.readyCh:
+	case <-ctx.Done():
+	}
+}
+
+// readiness reports whether the agent has sent notifications/initialized, with its params.
 func (l *link) readiness() (bool, json.RawMessage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ready, l.readyParams
+	return l.agentInitialized, l.readyParams
 }
 
 // hold keeps a message sent outside any call until the agent has finished initializing, and

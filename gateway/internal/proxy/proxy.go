@@ -117,17 +117,56 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Server() *mcp.Server { return p.server }
 
 // Handler wraps the SDK's streamable HTTP handler for this proxy: params are stashed as
-// sent, and an initialize past MaxSessions is refused before the SDK creates a session for it.
+// sent, and an initialize past MaxSessions is refused before the SDK creates a session for it,
+// with a JSON-RPC error in a 200 response (as the SDK answers errors), so clients show its
+// message.
 func (p *Proxy) Handler(sdk http.Handler) http.Handler {
+	sdk = p.watchListen(sdk)
 	return RawParams(sdk, func(w http.ResponseWriter, id json.RawMessage) bool {
 		if p.cfg.MaxSessions > 0 && p.Sessions() >= p.cfg.MaxSessions {
-			w.Header().Set("Retry-After", "1")
-			writeRPCError(w, http.StatusServiceUnavailable, id, CodeAtCapacity, p.atCapacity())
+			writeRPCError(w, http.StatusOK, id, CodeAtCapacity, p.atCapacity())
 			return false
 		}
 		return true
 	})
 }
+
+// watchListen tells a session's link when the agent's own stream (a GET) is open: the SDK
+// writes its 200 while it attaches the stream, and a message sent from then on waits for it.
+func (p *Proxy) watchListen(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("Mcp-Session-Id")
+		if r.Method == http.MethodGet && id != "" {
+			w = &listenWriter{ResponseWriter: w, opened: func() { p.listened(id) }}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (p *Proxy) listened(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.links {
+		if l.id == id {
+			l.listened()
+		}
+	}
+}
+
+type listenWriter struct {
+	http.ResponseWriter
+	opened func()
+	once   sync.Once
+}
+
+func (w *listenWriter) WriteHeader(status int) {
+	w.ResponseWriter.WriteHeader(status)
+	if status == http.StatusOK {
+		w.once.Do(w.opened)
+	}
+}
+
+func (w *listenWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (p *Proxy) atCapacity() string {
 	return fmt.Sprintf("the gateway serves at most %d sessions at once; close one or retry later", p.cfg.MaxSessions)

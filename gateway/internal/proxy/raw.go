@@ -88,8 +88,8 @@ func RawParams(next http.Handler, admit func(w http.ResponseWriter, id json.RawM
 		body, err := io.ReadAll(r.Body)
 		r.Body.Close()
 		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				http.Error(w, fmt.Sprintf("request body exceeds %d bytes", e.Limit), http.StatusRequestEntityTooLarge)
 				return
 			}
 			http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)

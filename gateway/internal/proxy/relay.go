@@ -114,6 +114,7 @@ func (u *upLink) relayRequest(ctx context.Context, method string, params json.Ra
 			return s.link.sendRequest(t, method, params)
 		}
 	}
+	l.awaitReady(ctx)
 	return l.sendRequest(l.bg, method, params)
 }
 
