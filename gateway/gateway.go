@@ -159,17 +159,12 @@ const telemetryDrain = 5 * time.Second
 
 // Run serves until ctx ends, then shuts down.
 func (g *Gateway) Run(ctx context.Context) error {
-	defer g.Close()
-	telCtx, stopTel := context.WithCancel(context.Background())
-	telDone := make(chan struct{})
-	go func() { g.spool.Run(telCtx, telemetryDrain); close(telDone) }()
-	// After the sessions close (no more records), drain the spool, then close the connections.
-	defer func() { stopTel(); <-telDone }()
 	cfg := g.cfg.c
 	if cfg.Stdio {
-		err := g.proxy.Server().Run(ctx, proxy.StdioTransport())
-		return errors.Join(err, g.closeSessions())
+		return g.Serve(ctx, &mcp.StdioTransport{})
 	}
+	defer g.Close()
+	defer g.startSpool()()
 	// Refusals are recorded until the HTTP server has stopped, then once more.
 	refCtx, stopRef := context.WithCancel(context.Background())
 	refDone := make(chan struct{})
@@ -200,6 +195,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// Sessions first: their open SSE streams would otherwise hold Shutdown until its deadline.
 	sessions := g.closeSessions()
 	return errors.Join(sessions, srv.Shutdown(shutdown))
+}
+
+// Serve serves the one agent at the other end of t (stdin and stdout with --stdio; an
+// in-memory transport in tests) until ctx ends or the agent leaves, then shuts down.
+func (g *Gateway) Serve(ctx context.Context, t mcp.Transport) error {
+	defer g.Close()
+	defer g.startSpool()()
+	err := g.proxy.Server().Run(ctx, proxy.Stashing(t))
+	return errors.Join(err, g.closeSessions())
+}
+
+// startSpool sends telemetry until the returned stop is called; stop drains what is spooled
+// (after the sessions have closed, so no more records come), before the connections close.
+func (g *Gateway) startSpool() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.spool.Run(ctx, telemetryDrain); close(done) }()
+	return func() { cancel(); <-done }
 }
 
 // closeSessions ends every MCP session and its upstream session (stdio children exit).

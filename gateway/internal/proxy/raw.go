@@ -147,8 +147,8 @@ func (c rawConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	return msg, err
 }
 
-// StdioTransport is the agents' stdio transport with params stashed.
-func StdioTransport() mcp.Transport { return rawStdio{&mcp.StdioTransport{}} }
+// Stashing is an agent transport other than streamable HTTP (stdio) with params stashed.
+func Stashing(t mcp.Transport) mcp.Transport { return rawStdio{t} }
 
 // rawResult is a result the SDK sends as the upstream wrote it.
 type rawResult struct {
