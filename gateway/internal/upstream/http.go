@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,7 +90,7 @@ func (h *httpConn) request(ctx context.Context, method string, body []byte) (req
 		return nil, false, err
 	}
 	for k, v := range h.header {
-		req.Header[k] = v
+		req.Header[k] = slices.Clone(v)
 	}
 	h.mu.Lock()
 	sid, version := h.sessionID, h.version

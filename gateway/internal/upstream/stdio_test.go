@@ -242,3 +242,15 @@ func TestStdioClose(t *testing.T) {
 		t.Errorf("stderr lines logged: %.80v", lines)
 	}
 }
+
+// A message over MaxMessageBytes fails its call with the limit named; the session goes on.
+func TestStdioMaxMessageBytes(t *testing.T) {
+	ctx := testContext(t)
+	s := connect(t, ctx, Config{Stdio: &Stdio{Command: child("raw")}, MaxMessageBytes: 1 << 10})
+	if _, err := s.Call(ctx, "big", json.RawMessage(`{"n":2048}`)); err == nil || !strings.Contains(err.Error(), "1024 bytes (MaxMessageBytes)") {
+		t.Errorf("a result over the bound: %v, want the limit named", err)
+	}
+	if res, err := s.Call(ctx, "big", json.RawMessage(`{"n":10}`)); err != nil || len(res) != len(`{"text":""}`)+10 {
+		t.Errorf("a call after a refused message: %s, %v", res, err)
+	}
+}
