@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -291,5 +292,32 @@ func TestHTTPNoStandaloneStream(t *testing.T) {
 	case <-s.Done():
 		t.Fatalf("the session ended: %v", s.Err())
 	default:
+	}
+}
+
+// An upstream that cannot be reached or refuses initialize is a Connect error naming it,
+// without the credentials its URL may hold; a bad configuration is refused before any I/O.
+func TestHTTPConnectErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upstream is down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ctx := testContext(t)
+	u := strings.Replace(srv.URL, "http://", "http://user:s3cret@", 1) + "/mcp?token=s3cret"
+	_, err := Connect(ctx, Config{HTTP: &HTTP{URL: u}}, json.RawMessage(initParams))
+	t.Logf("Connect: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "down for maintenance") ||
+		!strings.Contains(err.Error(), srv.Listener.Addr().String()+"/mcp") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Connect to a refusing server: %v", err)
+	}
+	for _, cfg := range []Config{
+		{},
+		{HTTP: &HTTP{URL: "ftp://example.com/mcp"}},
+		{HTTP: &HTTP{URL: srv.URL}, Stdio: &Stdio{Command: child("raw")}},
+		{Stdio: &Stdio{}},
+	} {
+		if _, err := Connect(ctx, cfg, json.RawMessage(initParams)); err == nil {
+			t.Errorf("Connect(%+v) = nil error", cfg)
+		}
 	}
 }

@@ -201,6 +201,7 @@ func TestStdioCannotStart(t *testing.T) {
 	var logs logBuffer
 	cmd := child("die")
 	_, err = Connect(ctx, Config{Stdio: &Stdio{Command: cmd}, Logger: newLogger(&logs)}, json.RawMessage(initParams))
+	t.Logf("Connect: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), cmd.Args[0]) {
 		t.Errorf("Connect with a command that exits: %v, want its name and exit status", err)
 	}

@@ -104,7 +104,10 @@ func Connect(ctx context.Context, cfg Config, params json.RawMessage) (*Session,
 	}
 	var err error
 	if cfg.HTTP != nil {
-		s.name = cfg.HTTP.URL
+		s.name, err = urlName(cfg.HTTP.URL)
+		if err != nil {
+			return nil, err
+		}
 	} else if s.name, err = commandName(cfg.Stdio.Command); err != nil {
 		return nil, err
 	}
@@ -121,11 +124,15 @@ func Connect(ctx context.Context, cfg Config, params json.RawMessage) (*Session,
 	}
 	res, err := s.Call(ctx, methodInitialize, params)
 	if err != nil {
+		var werr *jsonrpc.Error
+		if errors.As(err, &werr) || ctx.Err() != nil { // the only errors of Call that do not name the upstream
+			err = fmt.Errorf("upstream %s: initialize: %w", s.name, err)
+		}
 		cerr := s.Close()
 		if s.Err() != nil { // the session died while initialising: say how
 			err = s.Err()
 		}
-		return nil, errors.Join(fmt.Errorf("upstream %s: initialize: %w", s.name, err), cerr)
+		return nil, errors.Join(err, cerr)
 	}
 	s.init = res
 	return s, nil
