@@ -205,6 +205,12 @@ func TestStdioCannotStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), cmd.Args[0]) {
 		t.Errorf("Connect with a command that exits: %v, want its name and exit status", err)
 	}
+	// A child that is not a Go program exits without answering.
+	sh := exec.Command("sh", "-c", "exit 3")
+	_, err = Connect(ctx, Config{Stdio: &Stdio{Command: sh}}, json.RawMessage(initParams))
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), `upstream sh:`) {
+		t.Errorf("Connect with a command that exits at once: %v, want its name and exit status", err)
+	}
 	found := false
 	for _, rec := range logs.records(t) {
 		found = found || rec["line"] == "cannot start: no configuration"
