@@ -145,6 +145,19 @@ func TestOversizedArgumentsAreAuditedAsRejected(t *testing.T) {
 	}
 }
 
+// tools/call params that are not a JSON object are refused as invalid params, and recorded.
+func TestParamsNotAnObjectAreRefusedAndAudited(t *testing.T) {
+	f := &capturingAudit{}
+	a := newTestAudit(t, f, false)
+	var calls int
+	_, err := a.Around(context.Background(), toolCall("S", `[1]`), answer(`{}`, &calls))
+	var rpc *jsonrpc.Error
+	if !errors.As(err, &rpc) || rpc.Code != jsonrpc.CodeInvalidParams || calls != 0 || len(f.events) != 1 ||
+		f.events[0].GetEventType() != auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED || f.events[0].GetErrorCode() != "invalid_request" {
+		t.Fatalf("%v after %d forwards; events %v", err, calls, f.events)
+	}
+}
+
 // The correlation id is spliced into the request's and the reply's _meta; every other byte of
 // both passes as the peers wrote it, and the sizes recorded are those bytes.
 func TestCorrelationIDIsSplicedIntoBothMetas(t *testing.T) {
