@@ -89,12 +89,12 @@ func (a *Audit) Around(ctx context.Context, call *wire.Call, forward wire.Forwar
 
 func (a *Audit) toolCall(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
 	corr := NewCorrelationID()
-	if err := call.SetMeta(MetaKey, corr); err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tools/call params: %v", err)}
-	}
 	args := call.Arguments()
 	start := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_STARTED, SessionId: call.Session,
 		CorrelationId: corr, Tool: call.Name(), Arguments: arguments(args), BytesIn: uint64(len(args))}
+	if err := call.SetMeta(MetaKey, corr); err != nil {
+		return nil, a.reject(ctx, start, "invalid_request", fmt.Sprintf("tools/call params: %v", err))
+	}
 	if err := a.recordStart(ctx, start); err != nil {
 		return nil, err
 	}
@@ -203,13 +203,19 @@ func (a *Audit) recordStart(ctx context.Context, start *auditv1.Event) error {
 	if status.Code(err) == codes.ResourceExhausted {
 		code = "request_too_large"
 	}
+	return a.reject(ctx, start, code, "the audit service cannot record it as sent: "+why)
+}
+
+// reject records a call refused before it was forwarded as tool_call_rejected, without its
+// arguments, and returns the refusal (invalid params) for the agent.
+func (a *Audit) reject(ctx context.Context, start *auditv1.Event, code, why string) error {
 	rejected := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, SessionId: start.SessionId,
 		CorrelationId: start.CorrelationId, Tool: nameText(start.Tool), BytesIn: start.BytesIn,
 		ErrorCode: code, ErrorMessage: errorText(why)}
-	if aerr := a.recordEnd(ctx, rejected); aerr != nil {
-		return aerr
+	if err := a.recordEnd(ctx, rejected); err != nil {
+		return err
 	}
-	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "call refused: the audit service cannot record it as sent: " + why}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "call refused: " + why}
 }
 
 // nameText is s as the audit service takes a name: at most 256 bytes of valid UTF-8 without

@@ -41,7 +41,7 @@ const (
 
 // rawChild is a stdio server answering with fixed bytes: initialize with rawInitResult,
 // "echo" with its params as the result, "result" with rawResult, "fail" with rawError, and
-// "hang" never (it says so with a test/hanging notification carrying the id). Every
+// "big" with params.n bytes of text, "hang" never (it says so with a test/hanging notification carrying the id). Every
 // notification it receives comes back as test/saw/<method> with the same params.
 func rawChild() int {
 	fmt.Fprintln(os.Stderr, "raw child ready")
@@ -75,6 +75,10 @@ func rawChild() int {
 			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":%s}`+"\n", msg.ID, rawResult)
 		case "fail":
 			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"error":%s}`+"\n", msg.ID, rawError)
+		case "big": // a result of params.n bytes of text
+			var p struct{ N int }
+			_ = json.Unmarshal(msg.Params, &p)
+			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":{"text":"%s"}}`+"\n", msg.ID, strings.Repeat("x", p.N))
 		case "hang":
 			fmt.Printf(`{"jsonrpc":"2.0","method":"test/hanging","params":{"id":%s}}`+"\n", msg.ID)
 		default:

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,11 +66,18 @@ type httpConn struct {
 	listening bool   // the standalone stream was started
 }
 
-func newHTTP(s *Session, cfg *HTTP) (*httpConn, error) {
-	u, err := url.Parse(cfg.URL)
+// urlName is how errors and logs name an upstream URL: without its password and query,
+// which may hold credentials.
+func urlName(raw string) (string, error) {
+	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("upstream: %q is not an http or https URL", cfg.URL)
+		return "", errors.New("upstream: HTTP.URL is not an http or https URL")
 	}
+	u.RawQuery, u.ForceQuery, u.Fragment = "", false, ""
+	return u.Redacted(), nil
+}
+
+func newHTTP(s *Session, cfg *HTTP) (*httpConn, error) {
 	h := &httpConn{s: s, url: cfg.URL, client: cfg.Client, header: cfg.Header}
 	if h.client == nil {
 		h.client = sharedClient()
@@ -89,7 +97,7 @@ func (h *httpConn) request(ctx context.Context, method string, body []byte) (req
 		return nil, false, err
 	}
 	for k, v := range h.header {
-		req.Header[k] = v
+		req.Header[k] = slices.Clone(v)
 	}
 	h.mu.Lock()
 	sid, version := h.sessionID, h.version
@@ -107,17 +115,17 @@ func (h *httpConn) request(ctx context.Context, method string, body []byte) (req
 func (h *httpConn) post(ctx context.Context, msg jsonrpc.Message, what string) (*http.Response, error) {
 	body, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+		return nil, fmt.Errorf("upstream %s: %s: %w", h.s.name, what, err)
 	}
 	req, carried, err := h.request(ctx, http.MethodPost, body)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+		return nil, fmt.Errorf("upstream %s: %s: %w", h.s.name, what, err)
 	}
 	req.Header.Set("Content-Type", mediaJSON)
 	req.Header.Set("Accept", acceptPostBody)
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+		return nil, fmt.Errorf("upstream %s: %s: %w", h.s.name, what, err)
 	}
 	if err := h.check(resp, what, carried); err != nil {
 		return nil, err
@@ -134,7 +142,7 @@ func (h *httpConn) check(resp *http.Response, what string, carried bool) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound && carried {
-		err := fmt.Errorf("upstream %s: %w: %s answered 404 Not Found for the session", h.url, ErrSessionLost, what)
+		err := fmt.Errorf("upstream %s: %w: %s answered 404 Not Found for the session", h.s.name, ErrSessionLost, what)
 		h.s.end(err)
 		return err
 	}
@@ -143,9 +151,9 @@ func (h *httpConn) check(resp *http.Response, what string, carried bool) error {
 		Error *jsonrpc.Error `json:"error"`
 	}
 	if json.Unmarshal(body, &rpc) == nil && rpc.Error != nil {
-		return fmt.Errorf("upstream %s: %s: HTTP %s: %w", h.url, what, resp.Status, rpc.Error)
+		return fmt.Errorf("upstream %s: %s: HTTP %s: %w", h.s.name, what, resp.Status, rpc.Error)
 	}
-	return fmt.Errorf("upstream %s: %s: HTTP %s: %q", h.url, what, resp.Status, bytes.TrimSpace(body))
+	return fmt.Errorf("upstream %s: %s: HTTP %s: %q", h.s.name, what, resp.Status, bytes.TrimSpace(body))
 }
 
 func (h *httpConn) call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Response, error) {
@@ -174,7 +182,7 @@ func (h *httpConn) call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Res
 		resp.Body.Close()
 		stop()
 		err = fmt.Errorf("upstream %s: %s: the response is %q, neither %s nor %s",
-			h.url, what, resp.Header.Get("Content-Type"), mediaJSON, mediaSSE)
+			h.s.name, what, resp.Header.Get("Content-Type"), mediaJSON, mediaSSE)
 	}
 	if err == nil && req.Method == methodInitialize && r.Error == nil {
 		var res struct {
@@ -191,7 +199,7 @@ func (h *httpConn) call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Res
 func (h *httpConn) setSession(sid string) error {
 	for _, c := range []byte(sid) {
 		if c < 0x21 || c > 0x7e {
-			return fmt.Errorf("upstream %s: initialize: the %s header is not visible ASCII", h.url, headerSession)
+			return fmt.Errorf("upstream %s: initialize: the %s header is not visible ASCII", h.s.name, headerSession)
 		}
 	}
 	h.mu.Lock()
@@ -204,18 +212,18 @@ func (h *httpConn) readJSON(resp *http.Response, id jsonrpc.ID, what string) (*j
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, h.s.max+1))
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %s: reading the response: %w", h.url, what, err)
+		return nil, fmt.Errorf("upstream %s: %s: reading the response: %w", h.s.name, what, err)
 	}
 	if int64(len(body)) > h.s.max {
-		return nil, fmt.Errorf("upstream %s: %s: the response is larger than %d bytes (MaxMessageBytes)", h.url, what, h.s.max)
+		return nil, fmt.Errorf("upstream %s: %s: the response is larger than %d bytes (MaxMessageBytes)", h.s.name, what, h.s.max)
 	}
 	msg, err := jsonrpc.DecodeMessage(body)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %s: the response is not JSON-RPC: %w", h.url, what, err)
+		return nil, fmt.Errorf("upstream %s: %s: the response is not JSON-RPC: %w", h.s.name, what, err)
 	}
 	r, ok := msg.(*jsonrpc.Response)
 	if !ok || r.ID != id {
-		return nil, fmt.Errorf("upstream %s: %s: the body is not the response to request %v", h.url, what, id.Raw())
+		return nil, fmt.Errorf("upstream %s: %s: the body is not the response to request %v", h.s.name, what, id.Raw())
 	}
 	return r, nil
 }
@@ -258,11 +266,11 @@ func (h *httpConn) close() error {
 	defer stop()
 	req, _, err := h.request(ctx, http.MethodDelete, nil)
 	if err != nil {
-		return fmt.Errorf("upstream %s: DELETE: %w", h.url, err)
+		return fmt.Errorf("upstream %s: DELETE: %w", h.s.name, err)
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("upstream %s: DELETE: %w", h.url, err)
+		return fmt.Errorf("upstream %s: DELETE: %w", h.s.name, err)
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
 	resp.Body.Close()
@@ -271,7 +279,7 @@ func (h *httpConn) close() error {
 		resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode == http.StatusNotFound:
 		return nil
 	}
-	return fmt.Errorf("upstream %s: DELETE: HTTP %s", h.url, resp.Status)
+	return fmt.Errorf("upstream %s: DELETE: HTTP %s", h.s.name, resp.Status)
 }
 
 func media(resp *http.Response) string {

@@ -107,14 +107,23 @@ func (r *recorder) serverRequests() []got {
 // waitFor waits until cond holds for what was recorded, or fails the test at its deadline.
 func (r *recorder) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	waitUntil(t, what, r.signal, cond, func() string {
+		return fmt.Sprintf("notifications %v, requests %v", r.notifications(), r.serverRequests())
+	})
+}
+
+// waitUntil waits until cond holds, checking it after each signal, or fails the test after
+// a deadline long enough that only a hang reaches it.
+func waitUntil(t *testing.T, what string, signal <-chan struct{}, cond func() bool, state func() string) {
+	t.Helper()
 	timeout := time.NewTimer(20 * time.Second)
 	defer timeout.Stop()
 	for !cond() {
 		select {
-		case <-r.signal:
+		case <-signal:
 		case <-time.After(50 * time.Millisecond):
 		case <-timeout.C:
-			t.Fatalf("timed out waiting for %s; notifications %v, requests %v", what, r.notifications(), r.serverRequests())
+			t.Fatalf("timed out waiting for %s; %s", what, state())
 		}
 	}
 }

@@ -19,9 +19,13 @@ type event struct {
 	tooLarge bool          // its lines were longer than the bound and were dropped
 }
 
+// sseSlack is what an event may hold besides its data: field names, an id, a retry delay.
+const sseSlack = 4 << 10
+
 // sseReader reads server-sent events (WHATWG HTML, "event stream interpretation"), holding
-// at most max bytes of one event: the lines of a longer event are read and dropped, and the
-// event is returned marked tooLarge, so a stream can go on past it.
+// at most max bytes of one event's data (and sseSlack more for its other fields): the lines
+// of a larger event are read and dropped, and the event is returned marked tooLarge, so a
+// stream can go on past it.
 type sseReader struct {
 	r   *bufio.Reader
 	max int64
@@ -41,7 +45,7 @@ func (r *sseReader) next() (event, error) {
 		size    int64
 	)
 	for {
-		line, over, err := r.line(max(r.max-size, 0))
+		line, over, err := r.line(max(r.max+sseSlack-size, 0))
 		if err != nil {
 			return event{}, err
 		}
@@ -51,6 +55,7 @@ func (r *sseReader) next() (event, error) {
 			continue
 		}
 		if len(line) == 0 {
+			ev.tooLarge = ev.tooLarge || int64(data.Len()) > r.max
 			if hasData || ev.hasID || ev.retry > 0 || ev.tooLarge {
 				if !ev.tooLarge {
 					ev.data = data.Bytes()

@@ -148,6 +148,13 @@ func (t *stdio) call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Respon
 		t.mu.Unlock()
 	}()
 	if err := t.send(ctx, req); err != nil {
+		if ctx.Err() == nil { // the child has likely gone: give the reader a moment to say how
+			select {
+			case <-t.s.done:
+				return nil, t.s.lost()
+			case <-time.After(stdioGrace):
+			}
+		}
 		return nil, err
 	}
 	select {

@@ -201,8 +201,15 @@ func TestStdioCannotStart(t *testing.T) {
 	var logs logBuffer
 	cmd := child("die")
 	_, err = Connect(ctx, Config{Stdio: &Stdio{Command: cmd}, Logger: newLogger(&logs)}, json.RawMessage(initParams))
+	t.Logf("Connect: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), cmd.Args[0]) {
 		t.Errorf("Connect with a command that exits: %v, want its name and exit status", err)
+	}
+	// A child that is not a Go program exits without answering.
+	sh := exec.Command("sh", "-c", "exit 3")
+	_, err = Connect(ctx, Config{Stdio: &Stdio{Command: sh}}, json.RawMessage(initParams))
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), `upstream sh:`) {
+		t.Errorf("Connect with a command that exits at once: %v, want its name and exit status", err)
 	}
 	found := false
 	for _, rec := range logs.records(t) {
@@ -240,5 +247,17 @@ func TestStdioClose(t *testing.T) {
 	}
 	if len(lines) != 2 || lines[0] != "raw child ready" {
 		t.Errorf("stderr lines logged: %.80v", lines)
+	}
+}
+
+// A message over MaxMessageBytes fails its call with the limit named; the session goes on.
+func TestStdioMaxMessageBytes(t *testing.T) {
+	ctx := testContext(t)
+	s := connect(t, ctx, Config{Stdio: &Stdio{Command: child("raw")}, MaxMessageBytes: 1 << 10})
+	if _, err := s.Call(ctx, "big", json.RawMessage(`{"n":2048}`)); err == nil || !strings.Contains(err.Error(), "1024 bytes (MaxMessageBytes)") {
+		t.Errorf("a result over the bound: %v, want the limit named", err)
+	}
+	if res, err := s.Call(ctx, "big", json.RawMessage(`{"n":10}`)); err != nil || len(res) != len(`{"text":""}`)+10 {
+		t.Errorf("a call after a refused message: %s, %v", res, err)
 	}
 }

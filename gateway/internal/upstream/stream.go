@@ -45,13 +45,13 @@ func (h *httpConn) readCall(ctx context.Context, stop context.CancelFunc, resp *
 			err = ctx.Err()
 		}
 		if err == nil && cur.lastID == "" {
-			err = fmt.Errorf("upstream %s: %s: the response stream ended before the response, without an event id to resume it from", h.url, what)
+			err = fmt.Errorf("upstream %s: %s: the response stream ended before the response, without an event id to resume it from", h.s.name, what)
 		}
 		if progressed {
 			resumes = 0
 		}
 		if resumes++; err == nil && resumes > maxResumes {
-			err = fmt.Errorf("upstream %s: %s: the response stream was resumed %d times without a new event", h.url, what, maxResumes)
+			err = fmt.Errorf("upstream %s: %s: the response stream was resumed %d times without a new event", h.s.name, what, maxResumes)
 		}
 		if err == nil {
 			resp, err = h.resume(ctx, cur, what)
@@ -83,7 +83,7 @@ func (h *httpConn) resume(ctx context.Context, cur cursor, what string) (*http.R
 	}
 	if m := media(resp); m != mediaSSE {
 		resp.Body.Close()
-		return nil, fmt.Errorf("upstream %s: %s: the response is %q, not %s", h.url, what, m, mediaSSE)
+		return nil, fmt.Errorf("upstream %s: %s: the response is %q, not %s", h.s.name, what, m, mediaSSE)
 	}
 	return resp, nil
 }
@@ -106,14 +106,14 @@ func (h *httpConn) consume(ctx context.Context, body io.Reader, id *jsonrpc.ID, 
 			cur.retry = ev.retry
 		}
 		if ev.tooLarge {
-			err = fmt.Errorf("upstream %s: %s: an event of more than %d bytes (MaxMessageBytes) was refused", h.url, what, h.s.max)
+			err = fmt.Errorf("upstream %s: %s: an event of more than %d bytes (MaxMessageBytes) was refused", h.s.name, what, h.s.max)
 		} else if len(ev.data) == 0 || (ev.name != "" && ev.name != "message") {
 			continue // a priming event (an id alone), or one MCP does not define
 		}
 		var msg jsonrpc.Message
 		if err == nil {
 			if msg, err = jsonrpc.DecodeMessage(ev.data); err != nil {
-				err = fmt.Errorf("upstream %s: %s: an event is not JSON-RPC: %w", h.url, what, err)
+				err = fmt.Errorf("upstream %s: %s: an event is not JSON-RPC: %w", h.s.name, what, err)
 			}
 		}
 		if err != nil {
@@ -155,7 +155,7 @@ func (h *httpConn) release(body io.ReadCloser, stop context.CancelFunc) {
 func (h *httpConn) get(ctx context.Context, lastID, what string) (resp *http.Response, carried bool, err error) {
 	req, carried, err := h.request(ctx, http.MethodGet, nil)
 	if err != nil {
-		return nil, false, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+		return nil, false, fmt.Errorf("upstream %s: %s: %w", h.s.name, what, err)
 	}
 	req.Header.Set("Accept", mediaSSE)
 	if lastID != "" {
@@ -163,7 +163,7 @@ func (h *httpConn) get(ctx context.Context, lastID, what string) (resp *http.Res
 	}
 	resp, err = h.client.Do(req)
 	if err != nil {
-		return nil, false, fmt.Errorf("upstream %s: %s: %w", h.url, what, err)
+		return nil, false, fmt.Errorf("upstream %s: %s: %w", h.s.name, what, err)
 	}
 	return resp, carried, nil
 }

@@ -21,7 +21,9 @@ type Handler struct {
 	// roots/list, ping, or any other). Return a *jsonrpc.Error to answer with that error.
 	Request func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 	// Notify receives a notification. It is called in the order the server sent them, before
-	// the result that followed them is returned by Call.
+	// the result that followed them is returned by Call. It holds up the stream that carried
+	// the notification (over stdio, everything the child sends), so it must not wait for a
+	// call on the same session.
 	Notify func(ctx context.Context, method string, params json.RawMessage)
 }
 
@@ -102,7 +104,10 @@ func Connect(ctx context.Context, cfg Config, params json.RawMessage) (*Session,
 	}
 	var err error
 	if cfg.HTTP != nil {
-		s.name = cfg.HTTP.URL
+		s.name, err = urlName(cfg.HTTP.URL)
+		if err != nil {
+			return nil, err
+		}
 	} else if s.name, err = commandName(cfg.Stdio.Command); err != nil {
 		return nil, err
 	}
@@ -119,11 +124,15 @@ func Connect(ctx context.Context, cfg Config, params json.RawMessage) (*Session,
 	}
 	res, err := s.Call(ctx, methodInitialize, params)
 	if err != nil {
+		var werr *jsonrpc.Error
+		if errors.As(err, &werr) || ctx.Err() != nil { // the only errors of Call that do not name the upstream
+			err = fmt.Errorf("upstream %s: initialize: %w", s.name, err)
+		}
 		cerr := s.Close()
 		if s.Err() != nil { // the session died while initialising: say how
 			err = s.Err()
 		}
-		return nil, errors.Join(fmt.Errorf("upstream %s: initialize: %w", s.name, err), cerr)
+		return nil, errors.Join(err, cerr)
 	}
 	s.init = res
 	return s, nil
@@ -206,6 +215,8 @@ func (s *Session) Notify(ctx context.Context, method string, params json.RawMess
 	if err := s.lost(); err != nil {
 		return err
 	}
+	ctx, stop := s.scope(ctx)
+	defer stop()
 	return s.t.send(ctx, &jsonrpc.Request{Method: method, Params: params})
 }
 
@@ -221,6 +232,7 @@ func (s *Session) Close() error {
 	s.closing = true
 	running := !s.ended
 	s.mu.Unlock()
+	s.cancel() // stops what the session runs (the GET stream, calls in flight) before the end
 	err := s.t.close()
 	s.end(nil)
 	s.tasks.Wait()
@@ -247,6 +259,9 @@ func (s *Session) end(err error) {
 	if s.ended {
 		s.mu.Unlock()
 		return
+	}
+	if s.closing { // what fails while Close ends the session is its doing
+		err = nil
 	}
 	s.ended, s.err = true, err
 	s.mu.Unlock()
