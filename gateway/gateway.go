@@ -202,7 +202,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) Serve(ctx context.Context, t mcp.Transport) error {
 	defer g.Close()
 	defer g.startSpool()()
-	err := g.proxy.Server().Run(ctx, proxy.Stashing(t))
+	err := g.proxy.Server().Run(ctx, g.proxy.Stashing(t))
 	return errors.Join(err, g.closeSessions())
 }
 

@@ -27,6 +27,7 @@ type link struct {
 	calls   *calls          // in flight, for upstreams that cannot say which call a message is for
 	bg      context.Context // for messages outside any call: they go on the agent's own stream
 
+	gone       chan struct{} // closed when the agent's session has ended
 	listening  chan struct{} // closed when the agent's own stream (HTTP GET) is open
 	listenOnce sync.Once
 	readyCh    chan struct{} // closed when ready
@@ -144,7 +145,7 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 	}
 	// bg must not carry the initialize request's values: the SDK would send on its stream.
 	l := &link{proxy: p, ss: ss, id: ss.ID(), params: params, version: version, routes: newRoutes(), calls: newCalls(),
-		bg: context.Background(), listening: make(chan struct{}), readyCh: make(chan struct{})}
+		bg: context.Background(), listening: make(chan struct{}), readyCh: make(chan struct{}), gone: make(chan struct{})}
 	if l.id == "" {
 		l.id = newStdioSessionID()
 	}
@@ -195,6 +196,8 @@ func (l *link) initialized(ctx context.Context, params json.RawMessage) {
 		select {
 		case <-l.listening:
 		case <-t.C:
+		case <-l.gone:
+			return
 		}
 		l.markReady()
 	}()
@@ -224,6 +227,7 @@ func (l *link) awaitReady(ctx context.Context) {
 	select {
 	case <-l.readyCh:
 	case <-ctx.Done():
+	case <-l.gone:
 	}
 }
 
@@ -267,7 +271,7 @@ func (l *link) notifyUpstreams(ctx context.Context, method string, params json.R
 func (l *link) supervise() {
 	began := time.Now()
 	defer func() { l.proxy.cfg.Metrics.sessionEnded(began, l.version) }()
-	agentGone := make(chan struct{})
+	agentGone := l.gone
 	go func() { l.ss.Wait(); close(agentGone) }()
 	var wg sync.WaitGroup
 	for _, u := range l.ups {

@@ -83,7 +83,8 @@ type Proxy struct {
 
 	mu         sync.Mutex
 	links      map[*mcp.ServerSession]*link
-	shared     []*sharedUp // by upstream, nil for those not shared
+	sdk        map[string]bool // the request methods the SDK's server accepts (raw.go)
+	shared     []*sharedUp     // by upstream, nil for those not shared
 	supervisor sync.WaitGroup
 	send       mcp.MethodHandler // the server's sending handler, captured for messages to one session
 }
@@ -98,14 +99,14 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, shared: make([]*sharedUp, len(cfg.Upstreams))}
+	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, sdk: sdkMethods(), shared: make([]*sharedUp, len(cfg.Upstreams))}
 	for i, up := range cfg.Upstreams {
 		if up.Shared {
 			p.shared[i] = newShared(p, up)
 		}
 	}
 	p.server = mcp.NewServer(&mcp.Implementation{Name: "osiris-gateway", Version: cfg.Version}, &mcp.ServerOptions{Logger: cfg.Logger})
-	if err := registerPassthrough(p.server); err != nil {
+	if err := registerTasks(p.server); err != nil {
 		return nil, err
 	}
 	p.server.AddSendingMiddleware(p.captureSend)
@@ -128,7 +129,7 @@ func (p *Proxy) Handler(sdk http.Handler) http.Handler {
 			return false
 		}
 		return true
-	})
+	}, p.foreignHTTP)
 }
 
 // watchListen tells a session's link when the agent's own stream (a GET) is open: the SDK

@@ -79,7 +79,10 @@ type envelope struct {
 // JSON-RPC request or notification and stashes its params. A batch is left to the SDK (its
 // params then reach the upstream as the SDK decoded them). admit, when set, may refuse a new
 // session before the SDK creates one; it writes the refusal itself.
-func RawParams(next http.Handler, admit func(w http.ResponseWriter, id json.RawMessage) bool) http.Handler {
+//
+// foreign, when set, answers a request for a method the SDK does not know (foreign.go) and
+// reports whether it did.
+func RawParams(next http.Handler, admit func(w http.ResponseWriter, id json.RawMessage) bool, foreign func(w http.ResponseWriter, r *http.Request, env envelope) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Body == nil {
 			next.ServeHTTP(w, r)
@@ -99,6 +102,9 @@ func RawParams(next http.Handler, admit func(w http.ResponseWriter, id json.RawM
 		var env envelope
 		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(body, &env) == nil {
 			if env.Method == "initialize" && admit != nil && r.Header.Get("Mcp-Session-Id") == "" && !admit(w, env.ID) {
+				return
+			}
+			if foreign != nil && foreign(w, r, env) {
 				return
 			}
 			r.Header = r.Header.Clone()
@@ -125,30 +131,72 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 
 // rawStdio is the stdio edge's half of the stash: its connection stashes each request's
 // params as it reads them.
-type rawStdio struct{ mcp.Transport }
+type rawStdio struct {
+	mcp.Transport
+	p *Proxy
+}
 
 func (t rawStdio) Connect(ctx context.Context) (mcp.Connection, error) {
 	c, err := t.Transport.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return rawConn{c}, nil
+	return rawConn{c, t.p}, nil
 }
 
-type rawConn struct{ mcp.Connection }
+type rawConn struct {
+	mcp.Connection
+	p *Proxy
+}
 
 func (c rawConn) Read(ctx context.Context) (jsonrpc.Message, error) {
-	msg, err := c.Connection.Read(ctx)
-	if req, ok := msg.(*jsonrpc.Request); ok && err == nil {
+	for {
+		msg, err := c.Connection.Read(ctx)
+		req, ok := msg.(*jsonrpc.Request)
+		if !ok || err != nil {
+			return msg, err
+		}
+		if c.p.foreign(req.Method, req.IsCall()) {
+			if l := c.p.linkByID(""); l != nil {
+				go c.answerForeign(l, req)
+				continue
+			}
+		}
 		h := http.Header{}
 		stash(h, req.Params)
 		req.Extra = &mcp.RequestExtra{Header: h}
+		return msg, nil
 	}
-	return msg, err
 }
 
 // Stashing is an agent transport other than streamable HTTP (stdio) with params stashed.
-func Stashing(t mcp.Transport) mcp.Transport { return rawStdio{t} }
+func (p *Proxy) Stashing(t mcp.Transport) mcp.Transport { return rawStdio{t, p} }
+
+// sdkMethods are the request methods the SDK's server (v1.8.0) accepts: the specification's
+// and, registered by New, tasks/*. A request for any other method is answered by the gateway
+// itself (foreign.go) instead of being refused by the SDK's transport, so it reaches the
+// upstream, which decides whether it exists. TestSDKMethodsAreTheSDKs keeps the list true.
+func sdkMethods() map[string]bool {
+	return map[string]bool{"initialize": true, "ping": true, "completion/complete": true, "server/discover": true,
+		"prompts/list": true, "prompts/get": true, "tools/list": true, "tools/call": true,
+		"resources/list": true, "resources/templates/list": true, "resources/read": true,
+		"resources/subscribe": true, "resources/unsubscribe": true, "subscriptions/listen": true,
+		"logging/setLevel": true, "tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true}
+}
+
+// registerTasks registers the task methods of the 2025-11-25 specification, which the SDK's
+// server does not know, so the SDK keeps their requests' state like any other's.
+func registerTasks(s *mcp.Server) error {
+	for _, m := range []string{"tasks/get", "tasks/result", "tasks/list", "tasks/cancel"} {
+		err := mcp.AddReceivingCustomMethod(s, m, func(context.Context, *mcp.ServerSession, *rawParams) (*rawResult, error) {
+			return nil, fmt.Errorf("%s is forwarded by the gateway's middleware", m)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // rawResult is a result the SDK sends as the upstream wrote it.
 type rawResult struct {
@@ -163,8 +211,28 @@ func (r *rawResult) MarshalJSON() ([]byte, error) {
 	return r.raw, nil
 }
 
-// rawParams are params the SDK sends to the agent as the upstream wrote them. The SDK always
-// sends params, so absent ones go as {}.
+// outgoingRequest is a message to the agent for the SDK's sending handler: its params are
+// rawParams, and absent params are a nil Params, which the SDK leaves out of the message.
+type outgoingRequest struct {
+	*mcp.ServerRequest[*rawParams]
+}
+
+func (r *outgoingRequest) GetParams() mcp.Params {
+	if r.Params == nil {
+		return nil
+	}
+	return r.Params
+}
+
+func outgoing(ss *mcp.ServerSession, params json.RawMessage) mcp.Request {
+	req := &mcp.ServerRequest[*rawParams]{Session: ss}
+	if params != nil {
+		req.Params = &rawParams{raw: params}
+	}
+	return &outgoingRequest{req}
+}
+
+// rawParams are params the SDK sends to the agent as the upstream wrote them.
 type rawParams struct {
 	mcp.ParamsBase
 	raw json.RawMessage
@@ -179,21 +247,6 @@ func (p *rawParams) MarshalJSON() ([]byte, error) {
 
 func (p *rawParams) UnmarshalJSON(b []byte) error {
 	p.raw = append(json.RawMessage(nil), b...)
-	return nil
-}
-
-// registerPassthrough registers the methods of the 2025-11-25 specification that the SDK's
-// server does not know (tasks) as custom methods, so they reach the middleware, and so the
-// upstream, instead of being refused with -32601 by the SDK's transport.
-func registerPassthrough(s *mcp.Server) error {
-	for _, m := range []string{"tasks/get", "tasks/result", "tasks/list", "tasks/cancel"} {
-		err := mcp.AddReceivingCustomMethod(s, m, func(context.Context, *mcp.ServerSession, *rawParams) (*rawResult, error) {
-			return nil, fmt.Errorf("%s is forwarded by the gateway's middleware", m)
-		})
-		if err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

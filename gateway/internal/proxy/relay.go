@@ -127,7 +127,7 @@ func (l *link) sendNotification(ctx context.Context, method string, params json.
 	if send == nil {
 		return
 	}
-	if _, err := send(ctx, method, &mcp.ServerRequest[*rawParams]{Session: l.ss, Params: &rawParams{raw: params}}); err != nil {
+	if _, err := send(ctx, method, outgoing(l.ss, params)); err != nil {
 		l.proxy.cfg.Logger.Debug("notification not relayed", "session", l.id, "method", method, "err", err)
 	}
 }
@@ -142,7 +142,7 @@ func (l *link) sendRequest(ctx context.Context, method string, params json.RawMe
 	if send == nil {
 		return nil, fmt.Errorf("cannot relay %s: no sending handler", method)
 	}
-	res, err := send(ctx, method, &mcp.ServerRequest[*rawParams]{Session: l.ss, Params: &rawParams{raw: params}})
+	res, err := send(ctx, method, outgoing(l.ss, params))
 	if err != nil {
 		if rpc, ok := err.(*jsonrpc.Error); ok {
 			return nil, rpc
