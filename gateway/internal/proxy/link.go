@@ -27,10 +27,11 @@ type link struct {
 	calls   *calls          // in flight, for upstreams that cannot say which call a message is for
 	bg      context.Context // for messages outside any call: they go on the agent's own stream
 
-	gone       chan struct{} // closed when the agent's session has ended
-	listening  chan struct{} // closed when the agent's own stream (HTTP GET) is open
-	listenOnce sync.Once
-	readyCh    chan struct{} // closed when ready
+	gone        chan struct{} // closed when the agent's session has ended
+	listening   chan struct{} // closed when the agent's own stream (HTTP GET) is open
+	upListening chan struct{} // closed when the upstreams' own streams are open after it
+	listenOnce  sync.Once
+	readyCh     chan struct{} // closed when ready
 
 	mu               sync.Mutex
 	ready            bool            // the agent is initialized and can receive on its own stream
@@ -145,7 +146,7 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 	}
 	// bg must not carry the initialize request's values: the SDK would send on its stream.
 	l := &link{proxy: p, ss: ss, id: ss.ID(), params: params, version: version, routes: newRoutes(), calls: newCalls(),
-		bg: context.Background(), listening: make(chan struct{}), readyCh: make(chan struct{}), gone: make(chan struct{})}
+		bg: context.Background(), listening: make(chan struct{}), upListening: make(chan struct{}), readyCh: make(chan struct{}), gone: make(chan struct{})}
 	if l.id == "" {
 		l.id = newStdioSessionID()
 	}
@@ -185,8 +186,17 @@ func (l *link) initialized(ctx context.Context, params json.RawMessage) {
 	l.mu.Lock()
 	l.agentInitialized, l.readyParams = true, params
 	l.mu.Unlock()
+	stdio := l.ss.ID() == ""
+	select {
+	case <-l.listening:
+		<-l.upListening // the agent listened first: so do the upstreams, before initialized
+	default:
+		if stdio {
+			l.listenUpstreams(ctx) // a stdio agent receives everything on its one stream
+		}
+	}
 	l.notifyUpstreams(ctx, "notifications/initialized", params)
-	if l.ss.ID() == "" {
+	if stdio {
 		l.markReady()
 		return
 	}
@@ -196,6 +206,7 @@ func (l *link) initialized(ctx context.Context, params json.RawMessage) {
 		select {
 		case <-l.listening:
 		case <-t.C:
+			l.listenUpstreams(l.bg)
 		case <-l.gone:
 			return
 		}
@@ -203,8 +214,36 @@ func (l *link) initialized(ctx context.Context, params json.RawMessage) {
 	}()
 }
 
-// listened marks the agent's own stream open.
-func (l *link) listened() { l.listenOnce.Do(func() { close(l.listening) }) }
+// listened marks the agent's own stream open, and opens the upstreams' own streams, in the
+// agent's order: an upstream sees its client listen when the agent listens.
+func (l *link) listened() {
+	l.listenOnce.Do(func() {
+		close(l.listening)
+		go func() {
+			l.listenUpstreams(l.bg)
+			close(l.upListening)
+		}()
+	})
+}
+
+// listenUpstreams opens the standalone stream of every upstream session of the agent's own.
+func (l *link) listenUpstreams(ctx context.Context) {
+	for _, u := range l.ups {
+		if s := u.current(); s != nil {
+			s.Listen(ctx)
+		}
+	}
+}
+
+// listeningNow reports whether the agent's own stream is open.
+func (l *link) listeningNow() bool {
+	select {
+	case <-l.listening:
+		return true
+	default:
+		return l.ss.ID() == ""
+	}
+}
 
 func (l *link) markReady() {
 	l.mu.Lock()

@@ -108,6 +108,7 @@ func (sh *sharedUp) session(ctx context.Context, version string) (*upstream.Sess
 		s.Close()
 		return nil, err
 	}
+	s.Listen(ctx)
 	if err := s.Notify(ctx, "notifications/initialized", nil); err != nil {
 		s.Close()
 		return nil, err

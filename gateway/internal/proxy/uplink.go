@@ -40,6 +40,16 @@ func newUpLink(l *link, up Upstream, prefix string) *upLink {
 	return &upLink{link: l, up: up, prefix: prefix, wake: make(chan struct{}, 1)}
 }
 
+// current is the agent's own session now (nil while parked, or for a shared upstream).
+func (u *upLink) current() *upstream.Session {
+	if u.shared != nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.s
+}
+
 // has reports whether the upstream offers a capability (tools, resources, logging, tasks, ...).
 func (u *upLink) has(capability string) bool {
 	if u.shared != nil {
@@ -100,6 +110,9 @@ func (u *upLink) dial(ctx context.Context) error {
 	select {
 	case u.wake <- struct{}{}:
 	default:
+	}
+	if u.link.listeningNow() {
+		s.Listen(ctx)
 	}
 	if ready, params := u.link.readiness(); ready {
 		s.Notify(u.link.bg, "notifications/initialized", params)

@@ -229,31 +229,11 @@ func (h *httpConn) readJSON(resp *http.Response, id jsonrpc.ID, what string) (*j
 }
 
 // send posts a notification or an answer; the server accepts it with 202 (some with 200).
-// The first notifications/initialized opens the standalone stream first: a server may ask
-// the client something (roots) as soon as it is initialized, on that stream, and refuses to
-// send when it is not open yet.
 func (h *httpConn) send(ctx context.Context, msg jsonrpc.Message) error {
 	what := "POST the answer to a request"
 	req, isReq := msg.(*jsonrpc.Request)
 	if isReq {
 		what = "POST " + req.Method
-	}
-	if isReq && req.Method == methodInitialized {
-		h.mu.Lock()
-		start := !h.listening
-		h.listening = true
-		h.mu.Unlock()
-		if start {
-			opened := make(chan struct{})
-			h.s.spawn(func() { h.listen(opened) })
-			t := time.NewTimer(listenOpenWait)
-			select {
-			case <-opened:
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
-		}
 	}
 	resp, err := h.post(ctx, msg, what)
 	if err != nil {
@@ -264,9 +244,30 @@ func (h *httpConn) send(ctx context.Context, msg jsonrpc.Message) error {
 	return nil
 }
 
-// listenOpenWait bounds how long notifications/initialized waits for the standalone stream
-// to be answered.
+// listenOpenWait bounds how long Listen waits for the standalone stream to be answered.
 const listenOpenWait = 5 * time.Second
+
+// listen opens the standalone stream once, and waits until the server has answered it.
+func (h *httpConn) openListen(ctx context.Context) {
+	h.mu.Lock()
+	start := !h.listening
+	h.listening = true
+	h.mu.Unlock()
+	if !start {
+		return
+	}
+	opened := make(chan struct{})
+	if !h.s.spawn(func() { h.listen(opened) }) {
+		return
+	}
+	t := time.NewTimer(listenOpenWait)
+	defer t.Stop()
+	select {
+	case <-opened:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
 
 // close deletes the session on the server; a server that does not allow it answers 405.
 func (h *httpConn) close() error {
