@@ -261,6 +261,12 @@ async function exercise(client, rec) {
     req("tasks/result", { taskId: ambiguousId ?? "no-task-was-created" }, { timeout: 15000 }),
   );
 
+  // A task cancelled at once (the server's later stage updates then fail, silently).
+  const doomed = await rec.run("tools/call simulate-research-query as a task to cancel", () =>
+    req("tools/call", { name: "simulate-research-query", arguments: { topic: "cancelled" }, task: { ttl: 60000 } }),
+  );
+  await rec.run("tasks/cancel", () => req("tasks/cancel", { taskId: doomed.response?.result?.task?.taskId ?? "no-task-was-created" }));
+
   // The server asks the client to run sampling and elicitation as tasks, then fetches the
   // results with tasks/get and tasks/result sent to the client.
   await call("trigger-sampling-request-async", { prompt: "Say something fixed, as a task.", maxTokens: 21 });
