@@ -21,6 +21,7 @@ import { writeFileSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { InMemoryTaskStore } from "@modelcontextprotocol/sdk/experimental/tasks";
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -30,7 +31,7 @@ import {
 
 // How long an op waits for a message it expects (see above), for the reply to a request (a
 // request left hanging is recorded as the client's timeout error), and for the whole run.
-const WAIT_MS = 2000;
+const WAIT_MS = 1500;
 const REQUEST_MS = 5000;
 const RUN_MS = 100000;
 
@@ -129,7 +130,9 @@ class Recorder {
       // transport error) is recorded as what the client saw.
       if (!op.response) op.clientError = String(e?.message ?? e);
     }
-    if (expect.length > 0) await this.waitFor(() => expect.every((p) => op.received.some(p)), waitMs);
+    // A predicate listed n times needs n matching messages.
+    const met = () => expect.every((p) => expect.filter((q) => q === p).length <= op.received.filter(p).length);
+    if (expect.length > 0) await this.waitFor(met, waitMs);
     if (op.sent.length === 0) delete op.sent;
     this.current = null;
     return op;
@@ -245,6 +248,30 @@ async function exercise(client, rec) {
   await rec.run("tasks/list", () => req("tasks/list"));
   await call("simulate-research-query", { topic: "without a task" }); // refused: task required
 
+  // An ambiguous query: the task stops at input_required and its elicitation is queued; the
+  // client's tasks/result delivers it, the answer lets the task finish, the result returns.
+  const ambiguous = await rec.run("tools/call simulate-research-query ambiguous as a task", () =>
+    req("tools/call", { name: "simulate-research-query", arguments: { topic: "python", ambiguous: true }, task: { ttl: 60000 } }),
+  );
+  const ambiguousId = ambiguous.response?.result?.task?.taskId;
+  const inputRequired = (m) => m.method === "notifications/tasks/status" && m.params?.status === "input_required";
+  // Twice: the server's own status update, then its SDK's when it queues the elicitation.
+  await rec.run("(notifications/tasks/status until input_required)", null, [inputRequired, inputRequired], ambiguousId ? 10000 : 0);
+  await rec.run("tasks/result of the ambiguous task", () =>
+    req("tasks/result", { taskId: ambiguousId ?? "no-task-was-created" }, { timeout: 15000 }),
+  );
+
+  // A task cancelled at once (the server's later stage updates then fail, silently).
+  const doomed = await rec.run("tools/call simulate-research-query as a task to cancel", () =>
+    req("tools/call", { name: "simulate-research-query", arguments: { topic: "cancelled" }, task: { ttl: 60000 } }),
+  );
+  await rec.run("tasks/cancel", () => req("tasks/cancel", { taskId: doomed.response?.result?.task?.taskId ?? "no-task-was-created" }));
+
+  // The server asks the client to run sampling and elicitation as tasks, then fetches the
+  // results with tasks/get and tasks/result sent to the client.
+  await call("trigger-sampling-request-async", { prompt: "Say something fixed, as a task.", maxTokens: 21 });
+  await call("trigger-elicitation-request-async", {});
+
   // Prompts: list, get each with arguments, completions of their arguments.
   await rec.run("prompts/list", () => req("prompts/list"));
   await rec.run("prompts/get simple-prompt", () => req("prompts/get", { name: "simple-prompt" }));
@@ -327,13 +354,33 @@ async function main() {
       new StreamableHTTPClientTransport(new URL(args.url), { reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } })
     : new StdioClientTransport({ command: args.stdio[0], args: args.stdio.slice(1), env: process.env, stderr: "ignore" });
   const rec = new Recorder(inner);
+  // The client also runs sampling and elicitation as tasks when the server asks (the
+  // *-async tools): it finishes each at once, so the server finds it completed without
+  // polling (the number of polls would depend on timing).
   const client = new Client(
     { name: "osiris-difftest", version: "1.0.0" },
-    { capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } } },
+    {
+      capabilities: {
+        sampling: {},
+        elicitation: { form: {}, url: {} },
+        roots: { listChanged: true },
+        tasks: { list: {}, cancel: {}, requests: { sampling: { createMessage: {} }, elicitation: { create: {} } } },
+      },
+      // No task message queue: with one, this SDK queues the answer to a request about the
+      // server's task (the ambiguous query's elicitation) for a task of its own, which never
+      // comes, instead of sending it.
+      taskStore: new InMemoryTaskStore(),
+    },
   );
-  client.setRequestHandler(CreateMessageRequestSchema, async () => SAMPLING_REPLY);
-  client.setRequestHandler(ElicitRequestSchema, async (r) =>
-    r.params.mode === "url" ? { action: "accept" } : { action: "accept", content: ELICIT_CONTENT },
+  const asTask = async (r, extra, result) => {
+    if (!r.params.task) return result;
+    const task = await extra.taskStore.createTask({ ttl: r.params.task.ttl, pollInterval: 100 });
+    await extra.taskStore.storeTaskResult(task.taskId, "completed", result);
+    return { task: await extra.taskStore.getTask(task.taskId) };
+  };
+  client.setRequestHandler(CreateMessageRequestSchema, async (r, extra) => asTask(r, extra, SAMPLING_REPLY));
+  client.setRequestHandler(ElicitRequestSchema, async (r, extra) =>
+    asTask(r, extra, r.params.mode === "url" ? { action: "accept" } : { action: "accept", content: ELICIT_CONTENT }),
   );
   client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: ROOTS }));
 
@@ -349,6 +396,7 @@ async function main() {
   await client.close();
   clearTimeout(timer);
   writeFileSync(args.out, JSON.stringify({ ops: rec.ops, outside: rec.outside }, null, 2) + "\n");
+  process.exit(0); // the task stores' TTL timers would keep node alive
 }
 
 main().catch((e) => {

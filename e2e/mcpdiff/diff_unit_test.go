@@ -77,3 +77,29 @@ func TestNormaliseRemovesOnlyWhatItNames(t *testing.T) {
 		t.Errorf("normalised _meta: %q", d)
 	}
 }
+
+// A server request missing from one op leaves the numbering of the others alone.
+func TestServerRequestsAreNumberedWithinEachOp(t *testing.T) {
+	direct := mustDecode(t, `{"ops":[
+		{"name":"a","received":[{"id":0,"method":"roots/list"}],"replies":[{"id":0,"result":{}}]},
+		{"name":"b","received":[{"id":1,"method":"sampling/createMessage"}],"replies":[{"id":1,"result":{}}]}]}`)
+	gateway := mustDecode(t, `{"ops":[
+		{"name":"a","received":[],"replies":[]},
+		{"name":"b","received":[{"id":"g-9","method":"sampling/createMessage"}],"replies":[{"id":"g-9","result":{}}]}]}`)
+	got := differences(normalise(direct), normalise(gateway))
+	want := []string{
+		`ops[0 a].received[0]: direct {"id":"<server request 1>","method":"roots/list"} / gateway absent`,
+		`ops[0 a].replies[0]: direct {"id":"<server request 1>","result":{}} / gateway absent`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("differences:\n got  %q\n want %q", got, want)
+	}
+}
+
+// A reference run that failed is refused before comparing.
+func TestDirectProblemsRefusesABrokenReferenceRun(t *testing.T) {
+	broken := mustDecode(t, `{"ops":[{"name":"initialize","clientError":"spawn node ENOENT"}]}`)
+	if got := directProblems(broken); len(got) != 2 {
+		t.Errorf("directProblems = %q, want the short run and the client error", got)
+	}
+}

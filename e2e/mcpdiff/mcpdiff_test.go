@@ -227,6 +227,10 @@ func compareRuns(t *testing.T, nodePath string, direct, through []string, gatewa
 	if gErr != nil {
 		t.Fatalf("through the gateway: %v\ngateway log:\n%s", gErr, gatewayLogs.String())
 	}
+	if problems := directProblems(d); len(problems) > 0 {
+		t.Fatalf("the run straight to server-everything did not work, so comparing would prove nothing:\n%s",
+			strings.Join(problems, "\n"))
+	}
 	diffs := differences(normalise(d), normalise(g))
 	if len(diffs) > 0 {
 		keep := os.Getenv("MCPDIFF_KEEP")
@@ -240,6 +244,27 @@ func compareRuns(t *testing.T, nodePath string, direct, through []string, gatewa
 		t.Errorf("%d differences between the transcript straight to server-everything and through the gateway "+
 			"(MCPDIFF_KEEP=DIR keeps both transcripts):\n%s", len(diffs), strings.Join(diffs, "\n"))
 	}
+}
+
+// minOps is fewer ops than client.mjs runs; a transcript with fewer ended early.
+const minOps = 100
+
+// directProblems: the reference run must have worked, every request answered by the server,
+// or two equally broken runs would compare equal.
+func directProblems(transcript any) []string {
+	top, _ := transcript.(map[string]any)
+	ops := asSlice(top["ops"])
+	var out []string
+	if len(ops) < minOps {
+		out = append(out, fmt.Sprintf("only %d ops (client.mjs runs more than %d)", len(ops), minOps))
+	}
+	for i, op := range ops {
+		o, _ := op.(map[string]any)
+		if e, ok := o["clientError"]; ok {
+			out = append(out, fmt.Sprintf("ops[%d %v]: %v", i, o["name"], e))
+		}
+	}
+	return out
 }
 
 func TestTypeScriptEverythingDirectAndThroughTheGatewayAreEqual(t *testing.T) {

@@ -18,6 +18,9 @@ var (
 	// uuidRule: random UUIDs. Streamable-HTTP session ids, which server-everything prints in
 	// tool results and logs ("for session 0b5e…"), and the elicitation ids it generates.
 	uuidRule = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+	// taskIDRule: task ids (16 random bytes in hex) where a tool prints them in its text
+	// ("Task created: 2776cf03…"); as JSON values they are under randomKeys.
+	taskIDRule = regexp.MustCompile(`\b[0-9a-f]{32}\b`)
 	// timeOfDayRule: the wall-clock time server-everything writes into its dynamic resources
 	// ("created at 6:03:22 AM", Date.toLocaleTimeString).
 	timeOfDayRule = regexp.MustCompile(`\b\d{1,2}:\d{2}:\d{2}(\s?[AP]M)?`)
@@ -169,6 +172,7 @@ func walk(v any) any {
 
 func text(s string) string {
 	s = uuidRule.ReplaceAllString(s, "<uuid>")
+	s = taskIDRule.ReplaceAllString(s, "<random id>")
 	return timeOfDayRule.ReplaceAllString(s, "<time of day>")
 }
 
