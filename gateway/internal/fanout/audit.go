@@ -109,7 +109,7 @@ func (a *Audit) toolCall(ctx context.Context, call *wire.Call, forward wire.Forw
 		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, errorCode(err), errorText(err.Error())
 	case err != nil:
 		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, errorCode(err), errorText(err.Error())
-	case reply != nil && reply.IsError():
+	case failed(reply):
 		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, "tool_error", errorText(reply.ErrorText())
 	default:
 		end.EventType = auditv1.EventType_EVENT_TYPE_TOOL_CALL_COMPLETED

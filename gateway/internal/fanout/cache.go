@@ -141,7 +141,7 @@ func (c *Cache) run(f *flight, key string, p Policy, args map[string]any, forwar
 		}
 		return nil, err
 	}
-	if reply.IsError() || f.listeners.Interactive() {
+	if failed(reply) || f.listeners.Interactive() {
 		return reply, nil
 	}
 	sctx, scancel := context.WithTimeout(f.ctx, storeTimeout)

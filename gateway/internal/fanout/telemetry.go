@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -102,7 +103,7 @@ func (t *Telemetry) Around(ctx context.Context, call *wire.Call, forward wire.Fo
 	switch {
 	case err != nil:
 		rec.Status, rec.Error = telemetryv1.CallStatus_CALL_STATUS_ERROR, clipText(err.Error(), maxErrorBytes)
-	case reply != nil && reply.IsError():
+	case failed(reply):
 		rec.Status, rec.Error = telemetryv1.CallStatus_CALL_STATUS_ERROR, clipText(reply.ErrorText(), maxErrorBytes)
 	}
 	if reply != nil {
@@ -124,4 +125,15 @@ func clipText(s string, max int) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// failed reports a tools/call result with isError true (false for nil). It reads the isError
+// member alone, where wire.Reply.IsError decodes the whole result: audit, telemetry and the
+// cache each ask about every result, and a result's content can be large.
+func failed(r *wire.Reply) bool {
+	if r == nil {
+		return false
+	}
+	v, ok := wire.Member(r.Result, "isError")
+	return ok && bytes.Equal(v, []byte("true"))
 }
