@@ -32,17 +32,18 @@ import (
 
 // Gateway is a configured gateway with its listener bound.
 type Gateway struct {
-	cfg   Resolved
-	log   *slog.Logger
-	proxy *proxy.Proxy
-	lis   net.Listener
-	tel   *serve.Telemetry // metrics, tracing (OTLP when configured), propagation
-	conn  *grpc.ClientConn
-	tconn *grpc.ClientConn
-	cconn *grpc.ClientConn
-	sconn *grpc.ClientConn
-	spool *fanout.Telemetry
-	audit auditv1.AuditServiceClient
+	cfg      Resolved
+	log      *slog.Logger
+	proxy    *proxy.Proxy
+	lis      net.Listener
+	tel      *serve.Telemetry // metrics, tracing (OTLP when configured), propagation
+	conn     *grpc.ClientConn
+	tconn    *grpc.ClientConn
+	cconn    *grpc.ClientConn
+	sconn    *grpc.ClientConn
+	spool    *fanout.Telemetry
+	sessions *fanout.Sessions
+	audit    auditv1.AuditServiceClient
 	// refused counts the requests the HTTP guard refuses and records them, aggregated.
 	refused *refusals
 }
@@ -98,6 +99,7 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
+	g.sessions = sessions
 	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), resolved.policies, cfg.CallTimeout, log)
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
 	g.refused = newRefusals(g.audit, cfg.RefusalInterval, log)
@@ -144,6 +146,9 @@ func (g *Gateway) URL() string {
 
 // Close releases what New acquired; Run calls it.
 func (g *Gateway) Close() {
+	if g.sessions != nil {
+		g.sessions.Close() // a touch in progress ends before its connection closes
+	}
 	for _, c := range []*grpc.ClientConn{g.conn, g.tconn, g.cconn, g.sconn} {
 		if c != nil {
 			c.Close()
