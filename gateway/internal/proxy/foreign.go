@@ -5,46 +5,43 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
-// A request for a method the SDK's server does not know (an extension, or a method newer
-// than the SDK) would be refused by the SDK before any handler saw it: HTTP 400 over
-// streamable HTTP, -32601 over stdio. The upstream may know it, so the gateway forwards it
-// itself, through the same fan-out, and answers with the upstream's result or error. The
+// A request or notification for a method the SDK's server does not know (an extension, a
+// client's notifications/tasks/status, or a method newer than the SDK) would be refused by
+// the SDK before any handler saw it: HTTP 400 over streamable HTTP, -32601 over stdio. The
+// upstream may know it, so the gateway forwards it itself, through the same fan-out, and
+// answers with the upstream's result or error (a notification goes to every upstream). The
 // SDK cannot learn methods at run time without a data race (it reads its method table
-// unlocked), so these requests go around it: what the upstream sends while serving one goes
-// on the agent's own stream, not the request's. Notifications the SDK does not know are
-// still refused by it.
+// unlocked), so these go around it: what the upstream sends while serving such a request
+// goes on the agent's own stream, not the request's.
 
-// foreign reports whether method is a request the SDK's server would refuse.
-func (p *Proxy) foreign(method string, isCall bool) bool {
-	return method != "" && isCall && !p.sdk[method] && !strings.HasPrefix(method, "notifications/")
+// foreign reports whether method is a request or notification the SDK's server would refuse.
+func (p *Proxy) foreign(method string) bool {
+	return method != "" && !p.sdk[method]
 }
 
-// foreignHTTP answers a POST of such a request for an existing session.
-func (p *Proxy) foreignHTTP(w http.ResponseWriter, r *http.Request, env envelope) bool {
-	if !p.foreign(env.Method, len(env.ID) > 0) {
-		return false
-	}
-	l := p.linkByID(r.Header.Get("Mcp-Session-Id"))
-	if l == nil {
-		return false // no such session: the SDK answers as it does for any request
+// answerForeign answers a POST of such a request for an existing session; a notification
+// goes to every upstream.
+func (p *Proxy) answerForeign(w http.ResponseWriter, r *http.Request, l *link, env envelope) {
+	if len(env.ID) == 0 {
+		l.notifyUpstreams(r.Context(), env.Method, env.Params)
+		w.WriteHeader(http.StatusAccepted)
+		return
 	}
 	res, err := p.serveForeign(r.Context(), l, env.Method, env.Params)
 	body, _ := json.Marshal(response(env.ID, res, err))
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
-	return true
 }
 
 func (p *Proxy) serveForeign(ctx context.Context, l *link, method string, params json.RawMessage) (json.RawMessage, error) {
 	call := &wire.Call{Method: method, Params: params, Session: l.id}
-	ctx = withSink(ctx, l, call.ProgressToken())
+	ctx = withSink(ctx, l, "", call.ProgressToken())
 	reply, err := p.cfg.Around(ctx, call, func(ctx context.Context) (*wire.Reply, error) { return l.forward(ctx, call) })
 	if err != nil {
 		return nil, err
@@ -77,19 +74,19 @@ func response(id, result json.RawMessage, err error) wireResponse {
 	return out
 }
 
+// linkByID is the agent session with this Mcp-Session-Id ("" for the stdio agent).
 func (p *Proxy) linkByID(id string) *link {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for ss, l := range p.links {
-		if ss.ID() == id {
-			return l
-		}
-	}
-	return nil
+	return p.byID[id]
 }
 
 // answerForeign answers such a request read from a stdio agent, on its connection.
-func (c rawConn) answerForeign(l *link, req *jsonrpc.Request) {
+func (c *rawConn) answerForeign(l *link, req *jsonrpc.Request) {
+	if !req.IsCall() {
+		l.notifyUpstreams(context.Background(), req.Method, req.Params)
+		return
+	}
 	res, err := c.p.serveForeign(context.Background(), l, req.Method, req.Params)
 	out := &jsonrpc.Response{ID: req.ID, Result: res}
 	if err != nil {

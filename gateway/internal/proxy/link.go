@@ -26,6 +26,7 @@ type link struct {
 	routes  *routes         // with several upstreams: which one owns a URI or a task
 	calls   *calls          // in flight, for upstreams that cannot say which call a message is for
 	bg      context.Context // for messages outside any call: they go on the agent's own stream
+	out     *streams        // over HTTP, the agent's streams the gateway writes to
 
 	gone        chan struct{} // closed when the agent's session has ended
 	listening   chan struct{} // closed when the agent's own stream (HTTP GET) is open
@@ -34,10 +35,11 @@ type link struct {
 	readyCh     chan struct{} // closed when ready
 
 	mu               sync.Mutex
-	ready            bool            // the agent is initialized and can receive on its own stream
-	agentInitialized bool            // the agent sent notifications/initialized
-	readyParams      json.RawMessage // its params, sent again to a re-initialised upstream
-	held             []held          // what upstreams sent outside any call before that
+	ready            bool                   // the agent is initialized and can receive on its own stream
+	agentInitialized bool                   // the agent sent notifications/initialized
+	readyParams      json.RawMessage        // its params, sent again to a re-initialised upstream
+	held             []held                 // what upstreams sent outside any call before that
+	pending          map[string]chan answer // the gateway\'s requests to the agent, by id
 }
 
 // held is a message from an upstream kept until the agent has finished initializing.
@@ -146,7 +148,7 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 	}
 	// bg must not carry the initialize request's values: the SDK would send on its stream.
 	l := &link{proxy: p, ss: ss, id: ss.ID(), params: params, version: version, routes: newRoutes(), calls: newCalls(),
-		bg: context.Background(), listening: make(chan struct{}), upListening: make(chan struct{}), readyCh: make(chan struct{}), gone: make(chan struct{})}
+		bg: context.Background(), out: &streams{post: map[string]*streamWriter{}}, pending: map[string]chan answer{}, listening: make(chan struct{}), upListening: make(chan struct{}), readyCh: make(chan struct{}), gone: make(chan struct{})}
 	if l.id == "" {
 		l.id = newStdioSessionID()
 	}
@@ -160,6 +162,7 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 		l.ups = append(l.ups, u)
 	}
 	p.links[ss] = l // reserve the place before dialling, so the bound holds under concurrent initializes
+	p.byID[ss.ID()] = l
 	p.mu.Unlock()
 	for _, u := range l.ups {
 		if err := u.open(ctx); err != nil {
@@ -256,7 +259,7 @@ func (l *link) markReady() {
 	l.held = nil
 	l.mu.Unlock()
 	for _, h := range held {
-		l.sendNotification(l.bg, h.method, h.params)
+		l.notify(l.bg, h.method, h.params)
 	}
 	close(l.readyCh)
 }

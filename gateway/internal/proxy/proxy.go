@@ -13,12 +13,12 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -86,7 +86,9 @@ type Proxy struct {
 	sdk        map[string]bool // the request methods the SDK's server accepts (raw.go)
 	shared     []*sharedUp     // by upstream, nil for those not shared
 	supervisor sync.WaitGroup
-	send       mcp.MethodHandler // the server's sending handler, captured for messages to one session
+	byID       map[string]*link // the same links by session id ("" for the stdio agent)
+	stdioConn  *rawConn         // the stdio agent's connection, if any
+	seq        atomic.Uint64    // ids of the gateway's own requests to agents
 }
 
 // New builds the proxy and its MCP server.
@@ -99,7 +101,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, sdk: sdkMethods(), shared: make([]*sharedUp, len(cfg.Upstreams))}
+	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, byID: map[string]*link{}, sdk: sdkMethods(), shared: make([]*sharedUp, len(cfg.Upstreams))}
 	for i, up := range cfg.Upstreams {
 		if up.Shared {
 			p.shared[i] = newShared(p, up)
@@ -109,7 +111,6 @@ func New(cfg Config) (*Proxy, error) {
 	if err := registerTasks(p.server); err != nil {
 		return nil, err
 	}
-	p.server.AddSendingMiddleware(p.captureSend)
 	p.server.AddReceivingMiddleware(p.receive)
 	return p, nil
 }
@@ -117,57 +118,8 @@ func New(cfg Config) (*Proxy, error) {
 // Server is the MCP server to serve over HTTP or stdio (with StdioTransport).
 func (p *Proxy) Server() *mcp.Server { return p.server }
 
-// Handler wraps the SDK's streamable HTTP handler for this proxy: params are stashed as
-// sent, and an initialize past MaxSessions is refused before the SDK creates a session for it,
-// with a JSON-RPC error in a 200 response (as the SDK answers errors), so clients show its
-// message.
-func (p *Proxy) Handler(sdk http.Handler) http.Handler {
-	sdk = p.watchListen(sdk)
-	return RawParams(sdk, func(w http.ResponseWriter, id json.RawMessage) bool {
-		if p.cfg.MaxSessions > 0 && p.Sessions() >= p.cfg.MaxSessions {
-			writeRPCError(w, http.StatusOK, id, CodeAtCapacity, p.atCapacity())
-			return false
-		}
-		return true
-	}, p.foreignHTTP)
-}
-
-// watchListen tells a session's link when the agent's own stream (a GET) is open: the SDK
-// writes its 200 while it attaches the stream, and a message sent from then on waits for it.
-func (p *Proxy) watchListen(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("Mcp-Session-Id")
-		if r.Method == http.MethodGet && id != "" {
-			w = &listenWriter{ResponseWriter: w, opened: func() { p.listened(id) }}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (p *Proxy) listened(id string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.links {
-		if l.id == id {
-			l.listened()
-		}
-	}
-}
-
-type listenWriter struct {
-	http.ResponseWriter
-	opened func()
-	once   sync.Once
-}
-
-func (w *listenWriter) WriteHeader(status int) {
-	w.ResponseWriter.WriteHeader(status)
-	if status == http.StatusOK {
-		w.once.Do(w.opened)
-	}
-}
-
-func (w *listenWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// Handler wraps the SDK's streamable HTTP handler for this proxy (edge, in raw.go).
+func (p *Proxy) Handler(sdk http.Handler) http.Handler { return p.edge(sdk) }
 
 func (p *Proxy) atCapacity() string {
 	return fmt.Sprintf("the gateway serves at most %d sessions at once; close one or retry later", p.cfg.MaxSessions)
@@ -178,13 +130,6 @@ func (p *Proxy) Sessions() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.links)
-}
-
-func (p *Proxy) captureSend(next mcp.MethodHandler) mcp.MethodHandler {
-	p.mu.Lock()
-	p.send = next
-	p.mu.Unlock()
-	return next
 }
 
 func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
@@ -220,7 +165,7 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 			l.notifyUpstreams(ctx, method, params)
 			return nil, nil
 		}
-		ctx = withSink(ctx, l, call.ProgressToken())
+		ctx = withSink(ctx, l, stashedID(req), call.ProgressToken())
 		reply, err := p.cfg.Around(ctx, call, func(ctx context.Context) (*wire.Reply, error) { return l.forward(ctx, call) })
 		if err != nil {
 			return nil, passError(err)
@@ -277,6 +222,9 @@ func (p *Proxy) Close(ctx context.Context) error {
 
 func (p *Proxy) drop(ss *mcp.ServerSession) {
 	p.mu.Lock()
+	if l := p.links[ss]; l != nil && p.byID[ss.ID()] == l {
+		delete(p.byID, ss.ID())
+	}
 	delete(p.links, ss)
 	p.mu.Unlock()
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -30,13 +31,25 @@ import (
 // its canonical form, so no client can set this key; only the gateway's own code can.
 const rawParamsKey = "osiris-raw-params"
 
-// stash puts params (nil: absent) where the middleware finds them.
-func stash(h http.Header, params json.RawMessage) {
+// rawIDKey holds the request's JSON-RPC id as sent, which names its response stream.
+const rawIDKey = "osiris-raw-id"
+
+// stash puts params (nil: absent) and the request's id where the middleware finds them.
+func stash(h http.Header, id string, params json.RawMessage) {
+	h[rawIDKey] = []string{id}
 	if params == nil {
 		h[rawParamsKey] = []string{"-"}
 		return
 	}
 	h[rawParamsKey] = []string{"p" + string(params)}
+}
+
+// stashedID is the request's id as sent, or "".
+func stashedID(req mcp.Request) string {
+	if extra := req.GetExtra(); extra != nil && len(extra.Header[rawIDKey]) == 1 {
+		return extra.Header[rawIDKey][0]
+	}
+	return ""
 }
 
 // stashed returns the params as the agent sent them, and false when they were not stashed.
@@ -73,17 +86,25 @@ type envelope struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
 }
 
-// RawParams is the HTTP edge's half of the stash: it reads the body of a POST holding one
-// JSON-RPC request or notification and stashes its params. A batch is left to the SDK (its
-// params then reach the upstream as the SDK decoded them). admit, when set, may refuse a new
-// session before the SDK creates one; it writes the refusal itself.
-//
-// foreign, when set, answers a request for a method the SDK does not know (foreign.go) and
-// reports whether it did.
-func RawParams(next http.Handler, admit func(w http.ResponseWriter, id json.RawMessage) bool, foreign func(w http.ResponseWriter, r *http.Request, env envelope) bool) http.Handler {
+// edge is the proxy's side of the HTTP edge, before the SDK's handler. For a POST holding one
+// JSON-RPC message it reads the body and: refuses an initialize past MaxSessions before the
+// SDK creates a session for it; takes the agent's answers to the gateway's own requests
+// (outbound.go); answers requests for methods the SDK does not know (foreign.go); stashes a
+// request's params and id for the middleware, and registers its response stream. A GET's
+// response is registered as the agent's own stream. A JSON-RPC batch is left to the SDK (its
+// params then reach the upstream as the SDK decoded them).
+func (p *Proxy) edge(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sid := r.Header.Get("Mcp-Session-Id")
+		l := p.linkByID(sid)
+		if r.Method == http.MethodGet && l != nil && sid != "" {
+			l.out.serve(next, w, r, "", l.listened)
+			return
+		}
 		if r.Method != http.MethodPost || r.Body == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -100,15 +121,29 @@ func RawParams(next http.Handler, admit func(w http.ResponseWriter, id json.RawM
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		var env envelope
-		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(body, &env) == nil {
-			if env.Method == "initialize" && admit != nil && r.Header.Get("Mcp-Session-Id") == "" && !admit(w, env.ID) {
+		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(body, &env) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch {
+		case env.Method == "initialize" && sid == "":
+			if p.cfg.MaxSessions > 0 && p.Sessions() >= p.cfg.MaxSessions {
+				writeRPCError(w, http.StatusOK, env.ID, CodeAtCapacity, p.atCapacity())
 				return
 			}
-			if foreign != nil && foreign(w, r, env) {
-				return
-			}
-			r.Header = r.Header.Clone()
-			stash(r.Header, env.Params)
+		case l == nil || sid == "":
+		case p.ownAnswer(l, env):
+			w.WriteHeader(http.StatusAccepted)
+			return
+		case p.foreign(env.Method):
+			p.answerForeign(w, r, l, env)
+			return
+		}
+		r.Header = r.Header.Clone()
+		stash(r.Header, string(env.ID), env.Params)
+		if l != nil && env.Method != "" && len(env.ID) > 0 {
+			l.out.serve(next, w, r, string(env.ID), nil)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -141,7 +176,11 @@ func (t rawStdio) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rawConn{c, t.p}, nil
+	rc := &rawConn{c, t.p}
+	t.p.mu.Lock()
+	t.p.stdioConn = rc
+	t.p.mu.Unlock()
+	return rc, nil
 }
 
 type rawConn struct {
@@ -149,21 +188,37 @@ type rawConn struct {
 	p *Proxy
 }
 
-func (c rawConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+func (c *rawConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	for {
 		msg, err := c.Connection.Read(ctx)
-		req, ok := msg.(*jsonrpc.Request)
-		if !ok || err != nil {
+		if err != nil {
 			return msg, err
 		}
-		if c.p.foreign(req.Method, req.IsCall()) {
+		if resp, ok := msg.(*jsonrpc.Response); ok {
+			if id, ok := resp.ID.Raw().(string); ok && strings.HasPrefix(id, idPrefix) {
+				if l := c.p.linkByID(""); l != nil {
+					rpcErr, _ := resp.Error.(*jsonrpc.Error)
+					if resp.Error != nil && rpcErr == nil {
+						rpcErr = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: resp.Error.Error()}
+					}
+					l.answered(id, resp.Result, rpcErr)
+				}
+				continue
+			}
+		}
+		req, ok := msg.(*jsonrpc.Request)
+		if !ok {
+			return msg, nil
+		}
+		if c.p.foreign(req.Method) {
 			if l := c.p.linkByID(""); l != nil {
 				go c.answerForeign(l, req)
 				continue
 			}
 		}
 		h := http.Header{}
-		stash(h, req.Params)
+		id, _ := json.Marshal(req.ID.Raw())
+		stash(h, string(id), req.Params)
 		req.Extra = &mcp.RequestExtra{Header: h}
 		return msg, nil
 	}
@@ -172,7 +227,14 @@ func (c rawConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 // Stashing is an agent transport other than streamable HTTP (stdio) with params stashed.
 func (p *Proxy) Stashing(t mcp.Transport) mcp.Transport { return rawStdio{t, p} }
 
-// sdkMethods are the request methods the SDK's server (v1.8.0) accepts: the specification's
+// stdio is the stdio agent's connection, if the gateway serves one.
+func (p *Proxy) stdio() *rawConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdioConn
+}
+
+// sdkMethods are the methods the SDK's server (v1.8.0) accepts: the specification's
 // and, registered by New, tasks/*. A request for any other method is answered by the gateway
 // itself (foreign.go) instead of being refused by the SDK's transport, so it reaches the
 // upstream, which decides whether it exists. TestSDKMethodsAreTheSDKs keeps the list true.
@@ -181,7 +243,9 @@ func sdkMethods() map[string]bool {
 		"prompts/list": true, "prompts/get": true, "tools/list": true, "tools/call": true,
 		"resources/list": true, "resources/templates/list": true, "resources/read": true,
 		"resources/subscribe": true, "resources/unsubscribe": true, "subscriptions/listen": true,
-		"logging/setLevel": true, "tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true}
+		"logging/setLevel": true, "tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true,
+		"notifications/initialized": true, "notifications/cancelled": true, "notifications/progress": true,
+		"notifications/roots/list_changed": true}
 }
 
 // registerTasks registers the task methods of the 2025-11-25 specification, which the SDK's

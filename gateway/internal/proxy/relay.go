@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
-
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
@@ -33,13 +29,14 @@ import (
 // the stream it came on) and its progress token.
 type sink struct {
 	link  *link
+	reqID string // the request's JSON-RPC id as sent: its response stream's name
 	token json.RawMessage
 }
 
 type sinkKey struct{}
 
-func withSink(ctx context.Context, l *link, token json.RawMessage) context.Context {
-	return context.WithValue(ctx, sinkKey{}, sink{link: l, token: token})
+func withSink(ctx context.Context, l *link, reqID string, token json.RawMessage) context.Context {
+	return context.WithValue(ctx, sinkKey{}, sink{link: l, reqID: reqID, token: token})
 }
 
 func sinkFrom(ctx context.Context) (sink, bool) {
@@ -73,7 +70,7 @@ func (u *upLink) relayNotify(ctx context.Context, method string, params json.Raw
 	to := u.audience(ctx, method, params, false)
 	if len(to) == 0 {
 		if !l.hold(method, params) {
-			l.sendNotification(l.bg, method, params)
+			l.notify(l.bg, method, params)
 		}
 		return
 	}
@@ -100,7 +97,7 @@ func deliver(to []context.Context, method string, params json.RawMessage) {
 				}
 			}
 		}
-		s.link.sendNotification(t, method, p)
+		s.link.notify(t, method, p)
 	}
 }
 
@@ -111,51 +108,11 @@ func (u *upLink) relayRequest(ctx context.Context, method string, params json.Ra
 	}
 	for _, t := range u.audience(ctx, method, params, true) {
 		if s, ok := sinkFrom(t); ok && t.Err() == nil {
-			return s.link.sendRequest(t, method, params)
+			return s.link.request(t, method, params)
 		}
 	}
 	l.awaitReady(ctx)
-	return l.sendRequest(l.bg, method, params)
-}
-
-// sendNotification sends a notification, as the upstream wrote it, to this agent only, on
-// the stream of the request ctx belongs to (the agent's own stream for l.bg). The SDK's
-// broadcasting helpers (Server.ResourceUpdated) would reach every subscriber of every agent,
-// and ServerSession.Log would filter by a level the gateway does not keep.
-func (l *link) sendNotification(ctx context.Context, method string, params json.RawMessage) {
-	send := l.proxy.sender()
-	if send == nil {
-		return
-	}
-	if _, err := send(ctx, method, outgoing(l.ss, params)); err != nil {
-		l.proxy.cfg.Logger.Debug("notification not relayed", "session", l.id, "method", method, "err", err)
-	}
-}
-
-// sendRequest sends a request to this agent and returns its answer for the upstream. The
-// params go as the upstream wrote them (ServerSession.Elicit would fill in the schema's
-// defaults, ServerSession.CreateMessage would check them); the answer comes back through the
-// SDK's types, so it reaches the upstream with the same values but the SDK's member order,
-// and without members the SDK does not know (docs/gateway.md, "What passes unchanged").
-func (l *link) sendRequest(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	send := l.proxy.sender()
-	if send == nil {
-		return nil, fmt.Errorf("cannot relay %s: no sending handler", method)
-	}
-	res, err := send(ctx, method, outgoing(l.ss, params))
-	if err != nil {
-		if rpc, ok := err.(*jsonrpc.Error); ok {
-			return nil, rpc
-		}
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("relaying %s to the agent: %v", method, err)}
-	}
-	return json.Marshal(res)
-}
-
-func (p *Proxy) sender() mcp.MethodHandler {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.send
+	return l.request(l.bg, method, params)
 }
 
 func progressToken(params json.RawMessage) json.RawMessage {

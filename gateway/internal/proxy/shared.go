@@ -231,7 +231,7 @@ func (sh *sharedUp) relayNotify(ctx context.Context, method string, params json.
 	}
 	for _, l := range to {
 		if !l.hold(method, params) {
-			l.sendNotification(l.bg, method, params)
+			l.notify(l.bg, method, params)
 		}
 	}
 }
@@ -243,7 +243,7 @@ func (sh *sharedUp) relayRequest(ctx context.Context, method string, params json
 	if _, ok := sinkFrom(ctx); ok {
 		for _, t := range wire.Audience(ctx, true) {
 			if s, ok := sinkFrom(t); ok && t.Err() == nil {
-				return s.link.sendRequest(t, method, params)
+				return s.link.request(t, method, params)
 			}
 		}
 	}
