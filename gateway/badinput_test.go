@@ -57,7 +57,9 @@ func TestBadInputGetsTheRightError(t *testing.T) {
 		{"malformed JSON", `{"jsonrpc":"2.0","id":1,"method":`, nil, 400, "malformed"},
 		{"not JSON-RPC", `[1,2,3]`, session, 400, ""},
 		{"oversized body", `{"jsonrpc":"2.0","id":9,"method":"ping","params":{"pad":"` + strings.Repeat("x", 5000) + `"}}`, session, 413, "exceeds 4096 bytes"},
-		{"unknown method", `{"jsonrpc":"2.0","id":2,"method":"nope/nothing"}`, session, 400, "nope/nothing"},
+		// The gateway forwards a method it does not know; this upstream (the Go SDK) refuses it
+		// with HTTP 400, which the agent gets as a JSON-RPC error naming it.
+		{"unknown method", `{"jsonrpc":"2.0","id":2,"method":"nope/nothing"}`, session, 200, `"nope/nothing\\\" unsupported`},
 		{"unknown session", `{"jsonrpc":"2.0","id":3,"method":"ping"}`, map[string]string{"Mcp-Session-Id": "no-such-session"}, 404, "session not found"},
 		{"bad origin", initBody, map[string]string{"Origin": "http://evil.example"}, 403, ""},
 		{"rebinding host", initBody, map[string]string{"Host": "evil.example"}, 403, "invalid Host"},
