@@ -34,7 +34,8 @@
 //     notifications sent before it. Here each call reads its own response stream in its own
 //     goroutine and hands what it carries to Handler, in order, with the call's context.
 //
-// The SDK is still used where it fits: its jsonrpc package for messages and its
+// The SDK is still used where it fits: its jsonrpc package for messages (over HTTP they are
+// decoded into its types by decodeMessage, which costs a fraction of its decoder) and its
 // CommandTransport for stdio children (framing and process lifecycle).
 //
 // # Limits
