@@ -18,7 +18,14 @@ $(TOOLS)/.built: tools/go.mod tools/buf/go.mod
 	cd tools/buf && GOWORK=off GOBIN=$(TOOLS) go install tool
 	touch $@
 
-tools: $(TOOLS)/.built ## build the pinned tools (buf, protoc plugins, gotestsum) into .tools/
+# The differential test's Node packages (e2e/mcpdiff/package-lock.json: the TypeScript MCP
+# SDK and server-everything), installed again only when the lock file changes.
+MCPDIFF := e2e/mcpdiff
+$(MCPDIFF)/node_modules/.installed: $(MCPDIFF)/package.json $(MCPDIFF)/package-lock.json
+	cd $(MCPDIFF) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	touch $@
+
+tools: $(TOOLS)/.built $(MCPDIFF)/node_modules/.installed ## build the pinned tools (buf, protoc plugins, gotestsum) into .tools/; npm ci the differential test's packages
 
 gen: tools ## regenerate Go, gateway and OpenAPI code from proto/
 	buf lint

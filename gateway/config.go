@@ -24,14 +24,24 @@ const (
 	DefaultCallTimeout     = 30 * time.Second // the original Osiris tool timeout
 	DefaultMaxSessions     = 256              // each may own a stdio child process
 	DefaultRefusalInterval = 10 * time.Second
+	// DefaultUpstreamIdle closes an agent's own stdio child after this long unused (it is
+	// started again by the agent's next request): a Node server costs ~66 MB, and agents that
+	// never DELETE their session would keep theirs for the whole --session-timeout.
+	DefaultUpstreamIdle = 5 * time.Minute
 )
 
 // Config is what the gateway can be told at start-up.
 type Config struct {
-	HTTPAddr        string
-	Stdio           bool
-	Upstreams       []string // NAME=URL (streamable HTTP), repeatable
-	UpstreamsStdio  []string // NAME=COMMAND ARGS..., repeatable
+	HTTPAddr       string
+	Stdio          bool
+	Upstreams      []string // NAME=URL (streamable HTTP), repeatable
+	UpstreamsStdio []string // NAME=COMMAND ARGS..., repeatable
+	// UpstreamsShared names upstreams declared stateless: one session serves every agent
+	// (docs/gateway.md, "Upstream sessions").
+	UpstreamsShared []string
+	// UpstreamIdle closes an agent's own stdio upstream session after this long unused; 0
+	// keeps it for the agent's whole session.
+	UpstreamIdle    time.Duration
 	MaxRequestBytes int64
 	SessionTimeout  time.Duration
 	AuditAddr       string
@@ -56,7 +66,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{HTTPAddr: "127.0.0.1:8100", MaxRequestBytes: DefaultMaxRequestBytes, SessionTimeout: DefaultSessionTimeout,
 		AuditAddr: "127.0.0.1:7101", TelemetryAddr: "127.0.0.1:7102", CacheAddr: "127.0.0.1:7104", SessionAddr: "127.0.0.1:7103", BuiltinTools: true, TelemetrySpool: fanout.DefaultSpool, CallTimeout: DefaultCallTimeout, MaxSessions: DefaultMaxSessions,
-		RefusalInterval: DefaultRefusalInterval}
+		RefusalInterval: DefaultRefusalInterval, UpstreamIdle: DefaultUpstreamIdle}
 }
 
 // RegisterFlags declares the gateway's flags on fs.
@@ -71,6 +81,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.UpstreamsStdio = append(c.UpstreamsStdio, v)
 		return nil
 	})
+	fs.Func("upstream-shared", "NAME of an upstream declared stateless: one upstream session (one child) serves every agent (repeatable)", func(v string) error {
+		c.UpstreamsShared = append(c.UpstreamsShared, v)
+		return nil
+	})
+	fs.DurationVar(&c.UpstreamIdle, "upstream-idle", c.UpstreamIdle, "close an agent's own stdio upstream child after this long unused; the next request starts it again (0: keep it for the session)")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest request body")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "idle MCP sessions are closed after this")
 	fs.StringVar(&c.AuditAddr, "audit-addr", c.AuditAddr, "gRPC address of the audit service")
@@ -112,14 +127,16 @@ const maxConfigBytes = 1 << 20
 //
 //	{"upstreams": ["osiris=http://127.0.0.1:3001/mcp"],
 //	 "upstreams_stdio": ["files=/usr/local/bin/mcp-files --root /srv"],
+//	 "upstreams_shared": ["files"],
 //	 "auth_token_file": "/etc/osiris/gateway.token",
 //	 "cache": {"discovery_request": {"ttl": "24h", "key": ["connection", "component", "samples"],
 //	                                 "tags": ["connection:{connection}"]}}}
 type fileConfig struct {
-	Upstreams      []string        `json:"upstreams"`
-	UpstreamsStdio []string        `json:"upstreams_stdio"`
-	AuthTokenFile  string          `json:"auth_token_file"`
-	Cache          json.RawMessage `json:"cache"`
+	Upstreams       []string        `json:"upstreams"`
+	UpstreamsStdio  []string        `json:"upstreams_stdio"`
+	UpstreamsShared []string        `json:"upstreams_shared"`
+	AuthTokenFile   string          `json:"auth_token_file"`
+	Cache           json.RawMessage `json:"cache"`
 }
 
 // readFile reads --config ("nothing" without it).

@@ -26,22 +26,24 @@ import (
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 	"github.com/osirisplane/osiris/platform/serve"
 )
 
 // Gateway is a configured gateway with its listener bound.
 type Gateway struct {
-	cfg   Resolved
-	log   *slog.Logger
-	proxy *proxy.Proxy
-	lis   net.Listener
-	tel   *serve.Telemetry // metrics, tracing (OTLP when configured), propagation
-	conn  *grpc.ClientConn
-	tconn *grpc.ClientConn
-	cconn *grpc.ClientConn
-	sconn *grpc.ClientConn
-	spool *fanout.Telemetry
-	audit auditv1.AuditServiceClient
+	cfg      Resolved
+	log      *slog.Logger
+	proxy    *proxy.Proxy
+	lis      net.Listener
+	tel      *serve.Telemetry // metrics, tracing (OTLP when configured), propagation
+	conn     *grpc.ClientConn
+	tconn    *grpc.ClientConn
+	cconn    *grpc.ClientConn
+	sconn    *grpc.ClientConn
+	spool    *fanout.Telemetry
+	sessions *fanout.Sessions
+	audit    auditv1.AuditServiceClient
 	// refused counts the requests the HTTP guard refuses and records them, aggregated.
 	refused *refusals
 }
@@ -90,23 +92,25 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("session service at %s: %w", cfg.SessionAddr, err)
 	}
+	checkServices(context.Background(), log, map[string]*grpc.ClientConn{"audit": g.conn, "telemetry": g.tconn, "cache": g.cconn, "session": g.sconn})
 	sessionClient := sessionv1.NewSessionServiceClient(g.sconn)
-	sessions, err := fanout.NewSessions(sessionClient, meter, log)
+	sessions, err := fanout.NewSessions(sessionClient, cfg.SessionTimeout, meter, log)
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
-	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), resolved.policies, log)
+	g.sessions = sessions
+	cache := fanout.NewCache(cachev1.NewCacheServiceClient(g.cconn), resolved.policies, cfg.CallTimeout, log)
 	g.audit = auditv1.NewAuditServiceClient(g.conn)
 	g.refused = newRefusals(g.audit, cfg.RefusalInterval, log)
 	// Outermost first: the timeout bounds everything; the audit fan-out assigns the correlation
 	// id that telemetry records; a cached reply is audited and counted like any other.
-	inner := cache.Around
+	inner := wire.Around(cache.Around)
 	if cfg.BuiltinTools {
 		builtins := fanout.NewBuiltins(g.audit, telemetryv1.NewTelemetryServiceClient(g.tconn), sessionClient)
-		inner = chain(builtins.Around, cache.Around)
+		inner = wire.Chain(builtins.Around, cache.Around)
 	}
-	around := withTimeout(cfg.CallTimeout, chain(audit.Around, chain(g.spool.Around, chain(sessions.Around, inner))))
+	around := withTimeout(cfg.CallTimeout, wire.Chain(audit.Around, wire.Chain(g.spool.Around, wire.Chain(sessions.Around, inner))))
 	transport := mcpconv.NetworkTransportTCP
 	if cfg.Stdio {
 		transport = mcpconv.NetworkTransportPipe
@@ -116,9 +120,13 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.proxy = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
+	g.proxy, err = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
 		Opened: sessions.Opened, Closed: sessions.Closed,
 		Tracer: tracer, Propagator: g.tel.Propagator})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -138,6 +146,9 @@ func (g *Gateway) URL() string {
 
 // Close releases what New acquired; Run calls it.
 func (g *Gateway) Close() {
+	if g.sessions != nil {
+		g.sessions.Close() // a touch in progress ends before its connection closes
+	}
 	for _, c := range []*grpc.ClientConn{g.conn, g.tconn, g.cconn, g.sconn} {
 		if c != nil {
 			c.Close()
@@ -153,17 +164,12 @@ const telemetryDrain = 5 * time.Second
 
 // Run serves until ctx ends, then shuts down.
 func (g *Gateway) Run(ctx context.Context) error {
-	defer g.Close()
-	telCtx, stopTel := context.WithCancel(context.Background())
-	telDone := make(chan struct{})
-	go func() { g.spool.Run(telCtx, telemetryDrain); close(telDone) }()
-	// After the sessions close (no more records), drain the spool, then close the connections.
-	defer func() { stopTel(); <-telDone }()
 	cfg := g.cfg.c
 	if cfg.Stdio {
-		err := g.proxy.Server().Run(ctx, &mcp.StdioTransport{})
-		return errors.Join(err, g.closeSessions())
+		return g.Serve(ctx, &mcp.StdioTransport{})
 	}
+	defer g.Close()
+	defer g.startSpool()()
 	// Refusals are recorded until the HTTP server has stopped, then once more.
 	refCtx, stopRef := context.WithCancel(context.Background())
 	refDone := make(chan struct{})
@@ -179,7 +185,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MaxRequestBodyBytes: cfg.MaxRequestBytes,
 		Logger:              g.log,
 	})
-	mux.Handle("/mcp", g.edge(guard(cfg.AuthToken, g.cfg.origins, cfg.MaxRequestBytes, g.refused, mcpHandler)))
+	mux.Handle("/mcp", g.edge(guard(cfg.AuthToken, g.cfg.origins, cfg.MaxRequestBytes, g.refused, g.proxy.Handler(mcpHandler))))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(g.lis) }()
@@ -194,6 +200,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// Sessions first: their open SSE streams would otherwise hold Shutdown until its deadline.
 	sessions := g.closeSessions()
 	return errors.Join(sessions, srv.Shutdown(shutdown))
+}
+
+// Serve serves the one agent at the other end of t (stdin and stdout with --stdio; an
+// in-memory transport in tests) until ctx ends or the agent leaves, then shuts down.
+func (g *Gateway) Serve(ctx context.Context, t mcp.Transport) error {
+	defer g.Close()
+	defer g.startSpool()()
+	err := g.proxy.Server().Run(ctx, g.proxy.Stashing(t))
+	return errors.Join(err, g.closeSessions())
+}
+
+// startSpool sends telemetry until the returned stop is called; stop drains what is spooled
+// (after the sessions have closed, so no more records come), before the connections close.
+func (g *Gateway) startSpool() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.spool.Run(ctx, telemetryDrain); close(done) }()
+	return func() { cancel(); <-done }
 }
 
 // closeSessions ends every MCP session and its upstream session (stdio children exit).
@@ -215,24 +239,15 @@ func (g *Gateway) dialService(addr string) (*grpc.ClientConn, error) {
 // TelemetryPending is how many tool call records wait for the telemetry service.
 func (g *Gateway) TelemetryPending() int { return g.spool.Pending() }
 
-// chain runs inner inside outer.
-func chain(outer, inner proxy.Around) proxy.Around {
-	return func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-		return outer(ctx, ss, method, req, func(ctx context.Context) (mcp.Result, error) {
-			return inner(ctx, ss, method, req, forward)
-		})
-	}
-}
-
 // withTimeout bounds every forwarded request, so a stuck upstream gives the agent a clear
 // error instead of a hang.
-func withTimeout(d time.Duration, next proxy.Around) proxy.Around {
-	return func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+func withTimeout(d time.Duration, next wire.Around) wire.Around {
+	return func(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
 		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
-		res, err := next(ctx, ss, method, req, forward)
+		res, err := next(ctx, call, forward)
 		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s timed out after %s", method, d)}
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s timed out after %s", call.Method, d)}
 		}
 		return res, err
 	}

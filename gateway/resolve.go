@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,11 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/osirisplane/osiris/gateway/internal/fanout"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/gateway/internal/upstream"
 )
 
 // Resolved is the gateway's configuration with every file read and every setting checked,
@@ -35,9 +34,10 @@ type Resolved struct {
 
 // upstreamSpec is one parsed --upstream (url) or --upstream-stdio (args).
 type upstreamSpec struct {
-	name string
-	url  string
-	args []string
+	name   string
+	url    string
+	args   []string
+	shared bool
 }
 
 // Complete reads the --config file and the token file and checks every setting; an error
@@ -49,6 +49,7 @@ func (c Config) Complete() (Resolved, error) {
 	}
 	c.Upstreams = slices.Concat(c.Upstreams, f.Upstreams)
 	c.UpstreamsStdio = slices.Concat(c.UpstreamsStdio, f.UpstreamsStdio)
+	c.UpstreamsShared = slices.Concat(c.UpstreamsShared, f.UpstreamsShared)
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
 	if c.AuthToken == "" && c.AuthTokenFile == "" {
 		c.AuthTokenFile = f.AuthTokenFile
@@ -103,6 +104,8 @@ func (c Config) check() error {
 		return errors.New("--call-timeout must be positive")
 	case c.MaxSessions < 1 || c.MaxSessions > 100000:
 		return fmt.Errorf("--max-sessions must be between 1 and 100000, got %d", c.MaxSessions)
+	case c.UpstreamIdle < 0:
+		return fmt.Errorf("--upstream-idle must not be negative, got %s", c.UpstreamIdle)
 	case c.RefusalInterval < minRefusalInterval || c.RefusalInterval > maxRefusalInterval:
 		return fmt.Errorf("--refusal-interval must be between %s and %s, got %s", minRefusalInterval, maxRefusalInterval, c.RefusalInterval)
 	}
@@ -140,6 +143,11 @@ func (c Config) parseUpstreams() ([]upstreamSpec, error) {
 			return fmt.Errorf("--%s %q: want 'NAME=COMMAND ARGS...'", flag, spec)
 		default:
 			u.args = strings.Fields(rest)
+			// Found now, so a command that cannot start stops the gateway at start-up with
+			// this message instead of failing every agent's initialize later.
+			if _, err := exec.LookPath(u.args[0]); err != nil {
+				return fmt.Errorf("--%s %q: %w", flag, spec, err)
+			}
 		}
 		out = append(out, u)
 		return nil
@@ -153,6 +161,13 @@ func (c Config) parseUpstreams() ([]upstreamSpec, error) {
 		if err := parse("upstream-stdio", spec, false); err != nil {
 			return nil, err
 		}
+	}
+	for _, name := range c.UpstreamsShared {
+		i := slices.IndexFunc(out, func(u upstreamSpec) bool { return u.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("--upstream-shared %q: no upstream has that name", name)
+		}
+		out[i].shared = true
 	}
 	return out, nil
 }
@@ -171,11 +186,15 @@ func (r Resolved) dial(prop propagation.TextMapPropagator) []proxy.Upstream {
 	client := &http.Client{Transport: rt}
 	out := make([]proxy.Upstream, len(r.upstreams))
 	for i, u := range r.upstreams {
-		out[i] = proxy.Upstream{Name: u.name, Dial: func(context.Context) (mcp.Transport, error) {
+		idle := r.c.UpstreamIdle
+		if u.url != "" {
+			idle = 0 // an HTTP upstream's session costs the gateway nothing while unused
+		}
+		out[i] = proxy.Upstream{Name: u.name, Shared: u.shared, Idle: idle, Config: func() upstream.Config {
 			if u.url != "" {
-				return &mcp.StreamableClientTransport{Endpoint: u.url, HTTPClient: client}, nil
+				return upstream.Config{HTTP: &upstream.HTTP{URL: u.url, Client: client}}
 			}
-			return &mcp.CommandTransport{Command: exec.Command(u.args[0], u.args[1:]...)}, nil
+			return upstream.Config{Stdio: &upstream.Stdio{Command: exec.Command(u.args[0], u.args[1:]...)}}
 		}}
 	}
 	return out

@@ -101,7 +101,7 @@ func TestEffectiveConfigurationHidesSecrets(t *testing.T) {
 	cfg := gateway.DefaultConfig()
 	cfg.AuthTokenFile = tokenFile
 	cfg.Upstreams = []string{"web=https://user:hunter2-password@example.com/mcp?key=sk-live-123"}
-	cfg.UpstreamsStdio = []string{"db=/usr/bin/mcp-db --password s3cret-arg"}
+	cfg.UpstreamsStdio = []string{"db=/bin/sh --password s3cret-arg"}
 	resolved, err := cfg.Complete()
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestEffectiveConfigurationHidesSecrets(t *testing.T) {
 			t.Fatalf("the logged configuration shows %q:\n%s", secret, out.String())
 		}
 	}
-	for _, want := range []string{`"auth-token":"set from ` + tokenFile + ` (redacted)"`, "web=https://user:xxxxx@example.com/mcp?redacted", "db=/usr/bin/mcp-db (2 arguments, not shown)", `"refusal-interval"`} {
+	for _, want := range []string{`"auth-token":"set from ` + tokenFile + ` (redacted)"`, "web=https://user:xxxxx@example.com/mcp?redacted", "db=/bin/sh (2 arguments, not shown)", `"refusal-interval"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("the logged configuration lacks %q:\n%s", want, out.String())
 		}
@@ -126,6 +126,29 @@ func TestRefusalIntervalIsBounded(t *testing.T) {
 		cfg.Upstreams, cfg.RefusalInterval = []string{"x=http://h/mcp"}, d
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--refusal-interval must be between 100ms and 1h0m0s") {
 			t.Fatalf("--refusal-interval %s: %v", d, err)
+		}
+	}
+}
+
+// A stdio upstream whose command cannot be found stops start-up with a line naming it,
+// instead of a gateway that says "serving" and fails every initialize with code 0 (issue 12,
+// defect 9). An upstream named in --upstream-shared must exist.
+func TestUpstreamSettingsThatCannotWorkStopStartUp(t *testing.T) {
+	for _, tc := range []struct {
+		stdio, shared []string
+		idle          time.Duration
+		want          string
+	}{
+		{stdio: []string{"db=/nonexistent/mcp-db --flag"}, want: `--upstream-stdio "db=/nonexistent/mcp-db --flag": exec: "/nonexistent/mcp-db": stat /nonexistent/mcp-db: no such file or directory`},
+		{stdio: []string{"db=mcp-no-such-command-anywhere"}, want: `executable file not found in $PATH`},
+		{stdio: []string{"db=/bin/cat"}, shared: []string{"web"}, want: `--upstream-shared "web": no upstream has that name`},
+		{stdio: []string{"db=/bin/cat"}, idle: -time.Second, want: `--upstream-idle must not be negative`},
+	} {
+		cfg := gateway.DefaultConfig()
+		cfg.UpstreamsStdio, cfg.UpstreamsShared, cfg.UpstreamIdle = tc.stdio, tc.shared, tc.idle
+		_, err := cfg.Complete()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc, err, tc.want)
 		}
 	}
 }

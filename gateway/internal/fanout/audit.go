@@ -13,15 +13,20 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
+	"github.com/osirisplane/osiris/platform/apierr"
 )
 
 // MetaKey is the _meta key that carries the correlation id, to the upstream and to the agent.
@@ -58,80 +63,98 @@ func NewCorrelationID() string {
 	return "mcp_" + hex.EncodeToString(b[:])
 }
 
-// Around is a proxy.Around that audits tools/call and resources/read.
-func (a *Audit) Around(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	switch p := req.GetParams().(type) {
-	case *mcp.CallToolParamsRaw:
-		if p != nil {
-			return a.toolCall(ctx, proxy.SessionID(ctx), p, forward)
-		}
-	case *mcp.ReadResourceParams:
-		if p != nil {
-			return a.resourceRead(ctx, proxy.SessionID(ctx), p, forward)
-		}
+// correlationKey carries the call's correlation id to the fan-outs inside the audit one.
+type correlationKey struct{}
+
+func withCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+// correlationID is the id the audit fan-out gave the call running in ctx, or "".
+func correlationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}
+
+// Around is a wire.Around that audits tools/call and resources/read.
+func (a *Audit) Around(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
+	switch call.Method {
+	case "tools/call":
+		return a.toolCall(ctx, call, forward)
+	case "resources/read":
+		return a.resourceRead(ctx, call, forward)
 	}
 	return forward(ctx)
 }
 
-func (a *Audit) toolCall(ctx context.Context, session string, p *mcp.CallToolParamsRaw, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+func (a *Audit) toolCall(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
 	corr := NewCorrelationID()
-	if p.Meta == nil {
-		p.Meta = mcp.Meta{}
+	args := call.Arguments()
+	start := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_STARTED, SessionId: call.Session,
+		CorrelationId: corr, Tool: call.Name(), Arguments: arguments(args), BytesIn: uint64(len(args))}
+	if err := call.SetMeta(MetaKey, corr); err != nil {
+		return nil, a.reject(ctx, start, "invalid_request", fmt.Sprintf("tools/call params: %v", err))
 	}
-	p.Meta[MetaKey] = corr
-	start := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_STARTED, SessionId: session,
-		CorrelationId: corr, Tool: p.Name, Arguments: arguments(p.Arguments), BytesIn: uint64(len(p.Arguments))}
-	if err := a.record(ctx, start); err != nil {
+	if err := a.recordStart(ctx, start); err != nil {
 		return nil, err
 	}
-	ctx = withSizeMemo(ctx) // telemetry, inside, measures the result once for both
+	ctx = withCorrelationID(ctx, corr) // telemetry, inside, records the same id
 	began := time.Now()
-	res, err := forward(ctx)
-	end := &auditv1.Event{SessionId: session, CorrelationId: corr, Tool: p.Name,
+	reply, err := forward(ctx)
+	end := &auditv1.Event{SessionId: call.Session, CorrelationId: corr, Tool: start.Tool,
 		DurationMs: float64(time.Since(began).Microseconds()) / 1000}
-	result, _ := res.(*mcp.CallToolResult)
 	var rejected proxy.Rejection
 	switch {
 	case errors.As(err, &rejected): // refused by the gateway itself (no upstream owns the tool)
-		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, errorCode(err), errorText(err)
+		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, errorCode(err), errorText(err.Error())
 	case err != nil:
-		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, errorCode(err), errorText(err)
-	case result != nil && result.IsError:
-		end.EventType, end.ErrorCode = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, "tool_error"
+		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, errorCode(err), errorText(err.Error())
+	case failed(reply):
+		end.EventType, end.ErrorCode, end.ErrorMessage = auditv1.EventType_EVENT_TYPE_TOOL_CALL_FAILED, "tool_error", errorText(reply.ErrorText())
 	default:
 		end.EventType = auditv1.EventType_EVENT_TYPE_TOOL_CALL_COMPLETED
 	}
-	end.BytesOut = resultSize(ctx, result)
+	if reply != nil {
+		end.BytesOut = uint64(len(reply.Result))
+	}
 	if aerr := a.recordEnd(ctx, end); aerr != nil {
 		// The call ran, but a reply the log does not hold must not reach the agent.
 		return nil, aerr
 	}
-	if result != nil {
-		if result.Meta == nil {
-			result.Meta = mcp.Meta{}
+	if reply != nil {
+		marked, merr := reply.WithMeta(MetaKey, corr)
+		if merr != nil {
+			// An upstream's result that is not a JSON object is passed on as it came.
+			a.log.Warn("result not marked with its correlation id", "correlation_id", corr, "err", merr)
+			return reply, err
 		}
-		result.Meta[MetaKey] = corr
+		reply = marked
 	}
-	return res, err
+	return reply, err
 }
 
-func (a *Audit) resourceRead(ctx context.Context, session string, p *mcp.ReadResourceParams, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	res, err := forward(ctx)
-	e := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_RESOURCE_ACCESS, SessionId: session,
-		CorrelationId: NewCorrelationID(), ResourceUri: p.URI, Operation: "read"}
+func (a *Audit) resourceRead(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
+	reply, err := forward(ctx)
+	e := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_RESOURCE_ACCESS, SessionId: call.Session,
+		CorrelationId: NewCorrelationID(), ResourceUri: call.URI(), Operation: "read"}
 	if err != nil {
-		e.ErrorCode, e.ErrorMessage = errorCode(err), errorText(err)
+		e.ErrorCode, e.ErrorMessage = errorCode(err), errorText(err.Error())
 	}
 	if aerr := a.recordEnd(ctx, e); aerr != nil {
 		return nil, aerr
 	}
-	return res, err
+	return reply, err
 }
 
 // errorText is an error's message as the audit service accepts it: the service refuses NUL in
-// every text field, and an upstream's error may carry one; a call must not fail closed because
-// its upstream said "\x00".
-func errorText(err error) string { return strings.ReplaceAll(err.Error(), "\x00", "\uFFFD") }
+// every text field and text over maxAuditMessageBytes, and an upstream's error may carry
+// either; a call must not fail closed because its upstream said "\x00" or said too much.
+func errorText(s string) string {
+	return clipText(strings.ReplaceAll(s, "\x00", "\uFFFD"), maxAuditMessageBytes)
+}
+
+// maxAuditMessageBytes is the audit service's limit on an event's error_message.
+const maxAuditMessageBytes = 64 << 10
 
 // endEventTimeout bounds recording the end of a call.
 const endEventTimeout = 10 * time.Second
@@ -146,7 +169,12 @@ func (a *Audit) recordEnd(ctx context.Context, e *auditv1.Event) error {
 
 // record appends e and waits until it is durable. Failing closed, an error refuses the call.
 func (a *Audit) record(ctx context.Context, e *auditv1.Event) error {
-	err := a.appender.append(ctx, e)
+	return a.outcome(ctx, e, a.appender.append(ctx, e))
+}
+
+// outcome is what a failed append means for the call: a refusal failing closed, a counted gap
+// failing open.
+func (a *Audit) outcome(ctx context.Context, e *auditv1.Event, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -157,6 +185,49 @@ func (a *Audit) record(ctx context.Context, e *auditv1.Event) error {
 	}
 	return &jsonrpc.Error{Code: CodeAuditUnavailable,
 		Message: fmt.Sprintf("call refused: the audit service could not record it (%v); the gateway fails closed", err)}
+}
+
+// recordStart records that a call starts. The audit service refuses an event for what it
+// carries (arguments over its size limit or nested too deep, a tool name too long or with
+// control characters) and names the field; such a call is refused whether the gateway fails
+// open or closed, since the service is up and the request is what it will not take, and the
+// refusal is recorded as tool_call_rejected without the arguments, so a request refused for
+// its size is in the log too.
+func (a *Audit) recordStart(ctx context.Context, start *auditv1.Event) error {
+	err := a.appender.append(ctx, start)
+	if err == nil || len(apierr.FieldViolations(err)) == 0 {
+		return a.outcome(ctx, start, err)
+	}
+	why := status.Convert(err).Message()
+	code := "invalid_request"
+	if status.Code(err) == codes.ResourceExhausted {
+		code = "request_too_large"
+	}
+	return a.reject(ctx, start, code, "the audit service cannot record it as sent: "+why)
+}
+
+// reject records a call refused before it was forwarded as tool_call_rejected, without its
+// arguments, and returns the refusal (invalid params) for the agent.
+func (a *Audit) reject(ctx context.Context, start *auditv1.Event, code, why string) error {
+	rejected := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, SessionId: start.SessionId,
+		CorrelationId: start.CorrelationId, Tool: nameText(start.Tool), BytesIn: start.BytesIn,
+		ErrorCode: code, ErrorMessage: errorText(why)}
+	if err := a.recordEnd(ctx, rejected); err != nil {
+		return err
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "call refused: " + why}
+}
+
+// nameText is s as the audit service takes a name: at most 256 bytes of valid UTF-8 without
+// control characters (each replaced by U+FFFD).
+func nameText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	return clipText(s, 256)
 }
 
 // arguments turns raw JSON arguments into a Struct; what is not a JSON object is kept under

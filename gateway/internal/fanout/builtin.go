@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	sessionv1 "github.com/osirisplane/osiris/api/osiris/session/v1"
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
-	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
 // BuiltinPrefix starts the names of the gateway's own tools.
@@ -180,45 +181,95 @@ func (b *Builtins) auditTrail(ctx context.Context, session string, args map[stri
 	return &auditv1.ListEventsResponse{Events: events}, nil
 }
 
-// Around answers osiris_ tools and adds them to tools/list; everything else goes on.
-func (b *Builtins) Around(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	tools := b.tools()
-	if method == "tools/list" {
-		res, err := forward(ctx)
-		if list, ok := res.(*mcp.ListToolsResult); ok && err == nil && list.NextCursor == "" {
-			for _, name := range builtinOrder() {
-				list.Tools = append(list.Tools, tools[BuiltinPrefix+name].tool)
-			}
+// Around answers osiris_ tools and adds them to the last page of tools/list; everything else
+// goes on.
+func (b *Builtins) Around(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
+	switch {
+	case call.Method == "tools/list":
+		reply, err := forward(ctx)
+		if err != nil {
+			return reply, err
 		}
-		return res, err
-	}
-	p, ok := req.GetParams().(*mcp.CallToolParamsRaw)
-	if !ok || p == nil || !strings.HasPrefix(p.Name, BuiltinPrefix) {
+		return b.listed(reply), nil
+	case call.Method != "tools/call" || !strings.HasPrefix(call.Name(), BuiltinPrefix):
 		return forward(ctx)
 	}
-	t, known := tools[p.Name]
+	t, known := b.tools()[call.Name()]
 	if !known {
 		return forward(ctx) // an upstream's own osiris_ tool
 	}
 	var args map[string]any
-	if len(p.Arguments) > 0 {
-		if err := json.Unmarshal(p.Arguments, &args); err != nil {
-			return toolError("arguments must be a JSON object"), nil
+	if raw := call.Arguments(); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return toolError("arguments must be a JSON object")
 		}
 	}
-	msg, err := t.call(ctx, proxy.SessionID(ctx), args)
+	msg, err := t.call(ctx, call.Session, args)
 	if err != nil {
-		return toolError(err.Error()), nil
+		return toolError(err.Error())
 	}
 	text, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
 	if err != nil {
 		return nil, err
 	}
-	var structured any
-	json.Unmarshal(text, &structured)
-	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(text)}}, StructuredContent: structured}, nil
+	// protojson writes an object, which is what structuredContent must be.
+	return result(toolResult{Content: []textContent{{Type: "text", Text: string(text)}}, StructuredContent: text})
 }
 
-func toolError(msg string) *mcp.CallToolResult {
-	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+// listed is reply with the built-in tools appended to its tools array, when it is the last
+// page; every upstream tool keeps its bytes. A reply it cannot read passes unchanged.
+func (b *Builtins) listed(reply *wire.Reply) *wire.Reply {
+	if cursor, ok := wire.Member(reply.Result, "nextCursor"); ok && !bytes.Equal(cursor, []byte(`""`)) && !bytes.Equal(cursor, []byte("null")) {
+		return reply
+	}
+	list, ok := wire.Member(reply.Result, "tools")
+	if !ok {
+		return reply
+	}
+	list = bytes.TrimSpace(list)
+	if len(list) < 2 || list[0] != '[' || list[len(list)-1] != ']' {
+		return reply
+	}
+	tools := b.tools()
+	out := append([]byte(nil), list[:len(list)-1]...)
+	sep := len(bytes.TrimSpace(list[1:len(list)-1])) > 0
+	for _, name := range builtinOrder() {
+		def, err := json.Marshal(tools[BuiltinPrefix+name].tool)
+		if err != nil {
+			return reply
+		}
+		if sep {
+			out = append(out, ',')
+		}
+		out, sep = append(out, def...), true
+	}
+	res, err := wire.SetMember(reply.Result, "tools", append(out, ']'))
+	if err != nil {
+		return reply
+	}
+	return &wire.Reply{Result: res}
+}
+
+// toolResult is a tools/call result the gateway writes itself.
+type toolResult struct {
+	Content           []textContent   `json:"content"`
+	StructuredContent json.RawMessage `json:"structuredContent,omitempty"`
+	IsError           bool            `json:"isError,omitempty"`
+}
+
+type textContent struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+func result(r toolResult) (*wire.Reply, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.Reply{Result: b}, nil
+}
+
+func toolError(msg string) (*wire.Reply, error) {
+	return result(toolResult{Content: []textContent{{Type: "text", Text: msg}}, IsError: true})
 }

@@ -1,78 +1,161 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	cachev1 "github.com/osirisplane/osiris/api/osiris/cache/v1"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
 // CacheNamespace is where the gateway keeps tool results in the cache service.
 const CacheNamespace = "gateway.tools"
 
-// CachedMetaKey marks a reply served from the cache, in its _meta.
+// CachedMetaKey marks a reply served from the cache, or from a call another request of the
+// same session made, in its _meta.
 const CachedMetaKey = "cached"
 
+// storeTimeout bounds storing a result, apart from the call's own time.
+const storeTimeout = 2 * time.Second
+
 // Cache serves tools/call from the cache service for the tools a policy names, and coalesces
-// concurrent identical calls into one upstream call.
+// identical calls in flight in one agent session into one upstream call.
+//
+// Coalescing never crosses sessions: a shared call runs in the upstream session of the agent
+// session that started it, so it must never run on another agent's behalf (that agent's
+// client would answer its sampling and see its progress). Across sessions only stored
+// entries are shared, and only within the policy's scope.
 type Cache struct {
 	client   cachev1.CacheServiceClient
 	policies map[string]Policy
-	flight   singleflight.Group
-	log      *slog.Logger
+	// timeout bounds a shared call, which runs on a context of its own: the callers that wait
+	// for it each stop at their own deadline.
+	timeout time.Duration
+	log     *slog.Logger
+
+	group singleflight.Group
+	// flights holds the context and listeners of each shared call in flight, so the callers
+	// that join it are told what the upstream sends while it runs (progress, log lines).
+	mu      sync.Mutex
+	flights map[string]*flight
 }
 
-// NewCache builds the cache fan-out; with no policies it forwards everything.
-func NewCache(client cachev1.CacheServiceClient, policies map[string]Policy, log *slog.Logger) *Cache {
-	return &Cache{client: client, policies: policies, log: log}
+type flight struct {
+	ctx       context.Context // detached from the caller that started it
+	listeners *wire.Listeners
 }
 
-// Around is a proxy.Around. The cache is an optimisation: when the cache service fails, the
-// call is forwarded as if uncached.
-func (c *Cache) Around(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	p, ok := req.GetParams().(*mcp.CallToolParamsRaw)
-	if !ok || p == nil {
+// NewCache builds the cache fan-out; with no policies it forwards everything. callTimeout
+// bounds each shared upstream call.
+func NewCache(client cachev1.CacheServiceClient, policies map[string]Policy, callTimeout time.Duration, log *slog.Logger) *Cache {
+	return &Cache{client: client, policies: policies, timeout: callTimeout, log: log, flights: map[string]*flight{}}
+}
+
+// Around is a wire.Around. The cache is an optimisation: when the cache service fails, or the
+// call cannot be keyed exactly, the call is forwarded as if uncached.
+func (c *Cache) Around(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
+	if call.Method != "tools/call" {
 		return forward(ctx)
 	}
-	policy, ok := c.policies[p.Name]
+	policy, ok := c.policies[call.Name()]
 	if !ok {
 		return forward(ctx)
 	}
-	var args map[string]any
-	if len(p.Arguments) > 0 && json.Unmarshal(p.Arguments, &args) != nil {
-		return forward(ctx) // not an object: nothing to key on
+	key, args, ok := cacheKey(call, policy)
+	if !ok {
+		return forward(ctx)
 	}
-	key := cacheKey(p.Name, policy.Key, args)
-	if res := c.lookup(ctx, key); res != nil {
-		return res, nil
+	if reply := c.lookup(ctx, key); reply != nil {
+		return reply, nil
 	}
-	// Identical calls in flight share one upstream call and its result.
-	v, err, _ := c.flight.Do(key, func() (any, error) {
-		res, err := forward(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if r, ok := res.(*mcp.CallToolResult); ok && !r.IsError {
-			c.store(ctx, key, r, policy, args)
-		}
-		return res, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return copyResult(v.(mcp.Result)), nil
+	return c.shared(ctx, key, call.Session, policy, args, forward)
 }
 
-func (c *Cache) lookup(ctx context.Context, key string) *mcp.CallToolResult {
+// shared runs the call once for every identical call of the session in flight. Each caller
+// waits on its own context: one that gives up returns at once, and the others still get the
+// result. The caller whose forward ran gets the result as it came; the others get it marked
+// cached. Each gets its own copy.
+func (c *Cache) shared(ctx context.Context, key, session string, p Policy, args map[string]any, forward wire.Forward) (*wire.Reply, error) {
+	fkey := key + "\x00" + session
+	ran := false
+	c.mu.Lock()
+	f := c.flights[fkey]
+	if f == nil {
+		fctx, l := wire.Detach(ctx)
+		f = &flight{ctx: fctx, listeners: l}
+		c.flights[fkey] = f
+	}
+	leave := f.listeners.Join(ctx)
+	defer leave()
+	// Under mu, so the flight in the map is always the one the running call uses.
+	ch := c.group.DoChan(fkey, func() (any, error) {
+		ran = true
+		defer func() {
+			c.mu.Lock()
+			if c.flights[fkey] == f {
+				delete(c.flights, fkey)
+			}
+			c.mu.Unlock()
+		}()
+		return c.run(f, key, p, args, forward)
+	})
+	c.mu.Unlock()
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		reply := r.Val.(*wire.Reply)
+		if !ran {
+			if marked := markCached(reply); marked != nil {
+				return marked, nil
+			}
+		}
+		return &wire.Reply{Result: bytes.Clone(reply.Result)}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run forwards the call on the flight's own context and stores a result that may be shared:
+// not an error, and not one the agent helped make (the upstream asked it for sampling,
+// elicitation or roots while serving the call).
+func (c *Cache) run(f *flight, key string, p Policy, args map[string]any, forward wire.Forward) (*wire.Reply, error) {
+	ctx, cancel := context.WithTimeout(f.ctx, c.timeout)
+	defer cancel()
+	reply, err := forward(ctx)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tools/call timed out after %s", c.timeout)}
+		}
+		return nil, err
+	}
+	if failed(reply) || f.listeners.Interactive() {
+		return reply, nil
+	}
+	sctx, scancel := context.WithTimeout(f.ctx, storeTimeout)
+	defer scancel()
+	_, err = c.client.Put(sctx, &cachev1.PutRequest{Namespace: CacheNamespace, Key: key, Value: reply.Result,
+		Ttl: durationpb.New(p.TTL), Tags: p.tags(args)})
+	if err != nil {
+		c.log.Warn("cache store failed", "err", err)
+	}
+	return reply, nil
+}
+
+// lookup returns the stored result for key, marked cached, or nil.
+func (c *Cache) lookup(ctx context.Context, key string) *wire.Reply {
 	e, err := c.client.Get(ctx, &cachev1.GetRequest{Namespace: CacheNamespace, Key: key})
 	if err != nil {
 		if status.Code(err) != codes.NotFound {
@@ -80,59 +163,14 @@ func (c *Cache) lookup(ctx context.Context, key string) *mcp.CallToolResult {
 		}
 		return nil
 	}
-	res := &mcp.CallToolResult{}
-	if err := json.Unmarshal(e.GetValue(), res); err != nil {
-		c.log.Warn("cached result unreadable; forwarding", "err", err)
+	return markCached(&wire.Reply{Result: e.GetValue()})
+}
+
+// markCached is a copy of r with _meta.cached true, or nil if r's result is not an object.
+func markCached(r *wire.Reply) *wire.Reply {
+	marked, err := r.WithMeta(CachedMetaKey, true)
+	if err != nil {
 		return nil
 	}
-	if res.Meta == nil {
-		res.Meta = mcp.Meta{}
-	}
-	res.Meta[CachedMetaKey] = true
-	return res
-}
-
-func (c *Cache) store(ctx context.Context, key string, r *mcp.CallToolResult, p Policy, args map[string]any) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return
-	}
-	_, err = c.client.Put(ctx, &cachev1.PutRequest{Namespace: CacheNamespace, Key: key, Value: b,
-		Ttl: durationpb.New(p.TTL), Tags: p.tags(args)})
-	if err != nil {
-		c.log.Warn("cache store failed", "err", err)
-	}
-}
-
-// copyResult gives each coalesced caller its own result, since each gets its own _meta.
-func copyResult(res mcp.Result) mcp.Result {
-	r, ok := res.(*mcp.CallToolResult)
-	if !ok {
-		return res
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return res
-	}
-	out := &mcp.CallToolResult{}
-	if json.Unmarshal(b, out) != nil {
-		return res
-	}
-	return out
-}
-
-// cacheKey is sha256 over the tool and the chosen arguments, JSON-encoded with sorted keys.
-func cacheKey(tool string, names []string, args map[string]any) string {
-	chosen := args
-	if len(names) > 0 {
-		chosen = make(map[string]any, len(names))
-		for _, n := range names {
-			if v, ok := args[n]; ok {
-				chosen[n] = v
-			}
-		}
-	}
-	b, _ := json.Marshal(map[string]any{"tool": tool, "args": chosen}) // maps encode sorted
-	sum := sha256.Sum256(b)
-	return tool + "/" + hex.EncodeToString(sum[:16])
+	return marked
 }

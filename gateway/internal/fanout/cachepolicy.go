@@ -20,13 +20,29 @@ type Policy struct {
 	// Tags are templates such as "connection:{connection}": each {name} is replaced by that
 	// argument's value, so InvalidateByTag("connection:@mysql.main") drops the entries.
 	Tags []string
+	// Scope is whose calls share entries: each agent session its own (the default), each
+	// principal its own, or every caller.
+	Scope Scope
 }
+
+// Scope is whose calls share cached results. Its value (the session id, the principal, or
+// nothing) is part of every cache key, so no agent is served another's result unless the
+// operator named a wider scope.
+type Scope string
+
+// The scopes a policy may name.
+const (
+	ScopeSession   Scope = "session"
+	ScopePrincipal Scope = "principal"
+	ScopeGlobal    Scope = "global"
+)
 
 // policyJSON is a policy as written in the config file.
 type policyJSON struct {
-	TTL  string   `json:"ttl"`
-	Key  []string `json:"key"`
-	Tags []string `json:"tags"`
+	TTL   string   `json:"ttl"`
+	Key   []string `json:"key"`
+	Tags  []string `json:"tags"`
+	Scope string   `json:"scope"`
 }
 
 // Limits on policies.
@@ -36,8 +52,9 @@ const (
 	maxTags      = 16
 )
 
-// ParsePolicies reads {"tool": {"ttl": "24h", "key": [...], "tags": [...]}, ...} strictly:
-// unknown fields, bad durations and malformed tag templates are errors naming the tool.
+// ParsePolicies reads {"tool": {"ttl": "24h", "key": [...], "tags": [...], "scope": "session"},
+// ...} strictly: unknown fields, bad durations, malformed tag templates and unknown scopes are
+// errors naming the tool.
 func ParsePolicies(raw json.RawMessage) (map[string]Policy, error) {
 	var in map[string]policyJSON
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -59,7 +76,15 @@ func ParsePolicies(raw json.RawMessage) (map[string]Policy, error) {
 				return nil, fmt.Errorf("cache policy %q: tag %q: %w", tool, tag, err)
 			}
 		}
-		out[tool] = Policy{TTL: ttl, Key: p.Key, Tags: p.Tags}
+		scope := Scope(p.Scope)
+		switch scope {
+		case "":
+			scope = ScopeSession
+		case ScopeSession, ScopePrincipal, ScopeGlobal:
+		default:
+			return nil, fmt.Errorf("cache policy %q: scope %q must be %q (the default), %q or %q", tool, p.Scope, ScopeSession, ScopePrincipal, ScopeGlobal)
+		}
+		out[tool] = Policy{TTL: ttl, Key: p.Key, Tags: p.Tags, Scope: scope}
 	}
 	return out, nil
 }

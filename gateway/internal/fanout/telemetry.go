@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -8,12 +9,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	telemetryv1 "github.com/osirisplane/osiris/api/osiris/telemetry/v1"
-	"github.com/osirisplane/osiris/gateway/internal/proxy"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
 // Spool sizes and batching. Recording must never slow a call down or fail it, and the
@@ -89,28 +89,28 @@ func (t *Telemetry) drop(n int) {
 	t.dropped.Add(context.Background(), int64(n))
 }
 
-// Around records how each tools/call ended. It runs inside the audit fan-out, so the call's
-// correlation id is in its _meta already.
-func (t *Telemetry) Around(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	p, ok := req.GetParams().(*mcp.CallToolParamsRaw)
-	if !ok || p == nil {
+// Around records how each tools/call ended. It runs inside the audit fan-out, so the call
+// has its correlation id already. A result with isError is an error, with its text.
+func (t *Telemetry) Around(ctx context.Context, call *wire.Call, forward wire.Forward) (*wire.Reply, error) {
+	if call.Method != "tools/call" {
 		return forward(ctx)
 	}
 	began := time.Now()
-	res, err := forward(ctx)
-	call := &telemetryv1.ToolCall{SessionId: proxy.SessionID(ctx), Tool: p.Name, Status: telemetryv1.CallStatus_CALL_STATUS_OK,
-		DurationMs: float64(time.Since(began).Microseconds()) / 1000, BytesIn: uint64(len(p.Arguments)), Time: timestamppb.New(began)}
-	call.CorrelationId, _ = p.Meta[MetaKey].(string)
-	result, _ := res.(*mcp.CallToolResult)
+	reply, err := forward(ctx)
+	rec := &telemetryv1.ToolCall{SessionId: call.Session, CorrelationId: correlationID(ctx), Tool: call.Name(),
+		Status: telemetryv1.CallStatus_CALL_STATUS_OK, DurationMs: float64(time.Since(began).Microseconds()) / 1000,
+		BytesIn: uint64(len(call.Arguments())), Time: timestamppb.New(began)}
 	switch {
 	case err != nil:
-		call.Status, call.Error = telemetryv1.CallStatus_CALL_STATUS_ERROR, clipText(err.Error(), maxErrorBytes)
-	case result != nil && result.IsError:
-		call.Status = telemetryv1.CallStatus_CALL_STATUS_ERROR
+		rec.Status, rec.Error = telemetryv1.CallStatus_CALL_STATUS_ERROR, clipText(err.Error(), maxErrorBytes)
+	case failed(reply):
+		rec.Status, rec.Error = telemetryv1.CallStatus_CALL_STATUS_ERROR, clipText(reply.ErrorText(), maxErrorBytes)
 	}
-	call.BytesOut = resultSize(ctx, result)
-	t.enqueue(call)
-	return res, err
+	if reply != nil {
+		rec.BytesOut = uint64(len(reply.Result))
+	}
+	t.enqueue(rec)
+	return reply, err
 }
 
 // clipText makes s valid UTF-8 of at most max bytes, cut at a character boundary: the service
@@ -125,4 +125,15 @@ func clipText(s string, max int) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// failed reports a tools/call result with isError true (false for nil). It reads the isError
+// member alone, where wire.Reply.IsError decodes the whole result: audit, telemetry and the
+// cache each ask about every result, and a result's content can be large.
+func failed(r *wire.Reply) bool {
+	if r == nil {
+		return false
+	}
+	v, ok := wire.Member(r.Result, "isError")
+	return ok && bytes.Equal(v, []byte("true"))
 }

@@ -2,16 +2,18 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/semconv/v1.41.0/mcpconv"
+
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
 // maxToolNames bounds the gen_ai.tool.name attribute: agents may call any name, and each would
@@ -59,14 +61,16 @@ func (m *Metrics) toolName(name string) string {
 	return "other"
 }
 
-func (m *Metrics) attrs(method string, params mcp.Params, version string, err error) []attribute.KeyValue {
+func (m *Metrics) attrs(method string, params json.RawMessage, version string, err error) []attribute.KeyValue {
 	kv := []attribute.KeyValue{
 		m.server.AttrNetworkTransport(m.transport),
 	}
 	if version != "" {
 		kv = append(kv, m.server.AttrProtocolVersion(version))
 	}
-	if p, ok := params.(*mcp.CallToolParamsRaw); ok && p != nil {
+	if method == "tools/call" {
+		var p struct{ Name string }
+		json.Unmarshal(params, &p)
 		kv = append(kv, m.server.AttrGenAIToolName(m.toolName(p.Name)))
 	}
 	if err != nil {
@@ -76,15 +80,15 @@ func (m *Metrics) attrs(method string, params mcp.Params, version string, err er
 }
 
 // operation records one request from an agent.
-func (m *Metrics) operation(ctx context.Context, began time.Time, method string, req mcp.Request, version string, err error) {
+func (m *Metrics) operation(ctx context.Context, began time.Time, call *wire.Call, version string, err error) {
 	if m == nil {
 		return
 	}
-	m.server.Record(ctx, time.Since(began).Seconds(), mcpconv.MethodNameAttr(method), m.attrs(method, req.GetParams(), version, err)...)
+	m.server.Record(ctx, time.Since(began).Seconds(), mcpconv.MethodNameAttr(call.Method), m.attrs(call.Method, call.Params, version, err)...)
 }
 
 // upstream records one request to the upstream.
-func (m *Metrics) upstream(ctx context.Context, began time.Time, method string, params mcp.Params, version string, err error) {
+func (m *Metrics) upstream(ctx context.Context, began time.Time, method string, params json.RawMessage, version string, err error) {
 	if m == nil {
 		return
 	}

@@ -1,13 +1,14 @@
-// Package proxy is the transparent MCP proxy at the heart of the gateway, built on the
-// official Go SDK. Each downstream session (an agent) gets its own upstream client session,
-// opened inside the downstream initialize with that agent's capabilities, so one agent's
-// sampling requests, logs, progress and resource updates can never reach another agent.
+// Package proxy is the transparent MCP proxy at the heart of the gateway. Each downstream
+// session (an agent) gets its own upstream sessions, opened inside the agent's initialize
+// with the agent's own initialize params, so one agent's sampling requests, logs, progress
+// and resource updates can never reach another agent.
 //
-// Downstream to upstream: one receiving middleware forwards every method except the ones the
-// SDK answers itself (initialize, ping, initialized and cancelled notifications).
-// Upstream to downstream: the upstream client's handlers relay sampling, elicitation, roots,
-// logging, progress, resource updates and list changes to the downstream session, on the
-// stream of the call they belong to where that can be known.
+// Towards agents the official Go SDK's server keeps the protocol's state machine
+// (initialize, ping, sessions and their streams, cancellation). Everything else passes as
+// the peers wrote it (raw.go): the agent's params go upstream unchanged but for the _meta
+// keys the gateway documents, and the upstream's results, notifications and requests come
+// back unchanged, on the stream of the agent request they belong to (relay.go). Upstreams
+// are spoken to at the JSON-RPC level by package upstream.
 package proxy
 
 import (
@@ -15,36 +16,50 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/osirisplane/osiris/gateway/internal/upstream"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
-// Dial opens a transport to an upstream server for one downstream session.
-type Dial func(ctx context.Context) (mcp.Transport, error)
+// JSON-RPC error codes of the gateway's own refusals, in the range JSON-RPC leaves to
+// implementations (-32000 to -32099).
+const (
+	// CodeUpstreamUnavailable: an upstream could not be started or reached.
+	CodeUpstreamUnavailable = -32050
+	// CodeAtCapacity: the gateway serves --max-sessions sessions already.
+	CodeAtCapacity = -32051
+)
 
-// Upstream is one upstream MCP server.
+// Upstream is one upstream MCP server. Config returns how to reach it for one new session
+// (a fresh command for a stdio server); the proxy adds the handler and logger.
 type Upstream struct {
-	Name string
-	Dial Dial
+	Name   string
+	Config func() upstream.Config
+	// Shared: one upstream session serves every agent, for servers declared stateless
+	// (shared.go). Otherwise each agent has its own (a stdio server: its own child).
+	Shared bool
+	// Idle: an agent's own upstream session unused this long is closed (its child exits)
+	// and reopened by the agent's next request; 0 keeps it as long as the agent's session.
+	Idle time.Duration
 }
-
-// Around wraps every forwarded request; the gateway's fan-out (audit, telemetry, session,
-// cache) plugs in here. forward performs the upstream call.
-type Around func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error)
 
 // Config describes a proxy.
 type Config struct {
 	// Upstreams are the servers behind the gateway. With one, names pass through unchanged;
 	// with several, tool and prompt names are prefixed "NAME_".
 	Upstreams []Upstream
-	Around    Around // nil: forward as is
+	Around    wire.Around // nil: forward as is
 	Logger    *slog.Logger
-	// Version is reported as the gateway's own implementation version to upstreams.
+	// Version is reported as the gateway's own implementation version.
 	Version string
 	// MaxSessions bounds how many downstream sessions (and so upstream sessions and stdio
 	// children) exist at once; 0 means no bound.
@@ -68,142 +83,99 @@ type Proxy struct {
 
 	mu         sync.Mutex
 	links      map[*mcp.ServerSession]*link
+	sdk        map[string]bool // the request methods the SDK's server accepts (raw.go)
+	shared     []*sharedUp     // by upstream, nil for those not shared
 	supervisor sync.WaitGroup
-	send       mcp.MethodHandler // the server's sending handler, captured for notifications to one session
+	byID       map[string]*link // the same links by session id ("" for the stdio agent)
+	stdioConn  *rawConn         // the stdio agent's connection, if any
+	seq        atomic.Uint64    // ids of the gateway's own requests to agents
 }
 
 // New builds the proxy and its MCP server.
-func New(cfg Config) *Proxy {
+func New(cfg Config) (*Proxy, error) {
 	if cfg.Around == nil {
-		cfg.Around = func(ctx context.Context, _ *mcp.ServerSession, _ string, _ mcp.Request, forward func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+		cfg.Around = func(ctx context.Context, _ *wire.Call, forward wire.Forward) (*wire.Reply, error) {
 			return forward(ctx)
 		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}}
-	p.server = mcp.NewServer(&mcp.Implementation{Name: "osiris-gateway", Version: cfg.Version}, &mcp.ServerOptions{
-		Logger: cfg.Logger,
-		// Methods whose result the SDK builds itself (an empty one) reach the upstream through
-		// these hooks; the default handlers call them and answer.
-		SubscribeHandler: func(ctx context.Context, req *mcp.SubscribeRequest) error {
-			return p.upstream(req.Session, func(l *link) error {
-				return passError(l.byURI(req.Params.URI).session().Subscribe(ctx, req.Params))
-			})
-		},
-		UnsubscribeHandler: func(ctx context.Context, req *mcp.UnsubscribeRequest) error {
-			return p.upstream(req.Session, func(l *link) error {
-				return passError(l.byURI(req.Params.URI).session().Unsubscribe(ctx, req.Params))
-			})
-		},
-	})
-	p.server.AddSendingMiddleware(p.captureSend)
+	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, byID: map[string]*link{}, sdk: sdkMethods(), shared: make([]*sharedUp, len(cfg.Upstreams))}
+	for i, up := range cfg.Upstreams {
+		if up.Shared {
+			p.shared[i] = newShared(p, up)
+		}
+	}
+	p.server = mcp.NewServer(&mcp.Implementation{Name: "osiris-gateway", Version: cfg.Version}, &mcp.ServerOptions{Logger: cfg.Logger})
+	if err := registerTasks(p.server); err != nil {
+		return nil, err
+	}
 	p.server.AddReceivingMiddleware(p.receive)
-	return p
+	return p, nil
 }
 
-// Server is the MCP server to serve over HTTP or stdio.
+// Server is the MCP server to serve over HTTP or stdio (with StdioTransport).
 func (p *Proxy) Server() *mcp.Server { return p.server }
 
-// Sessions is how many downstream sessions have an upstream session now.
+// Handler wraps the SDK's streamable HTTP handler for this proxy (edge, in raw.go).
+func (p *Proxy) Handler(sdk http.Handler) http.Handler { return p.edge(sdk) }
+
+func (p *Proxy) atCapacity() string {
+	return fmt.Sprintf("the gateway serves at most %d sessions at once; close one or retry later", p.cfg.MaxSessions)
+}
+
+// Sessions is how many downstream sessions have upstream sessions now.
 func (p *Proxy) Sessions() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.links)
 }
 
-func (p *Proxy) captureSend(next mcp.MethodHandler) mcp.MethodHandler {
-	p.mu.Lock()
-	p.send = next
-	p.mu.Unlock()
-	return next
-}
-
 func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
 		ss, _ := req.GetSession().(*mcp.ServerSession)
-		began := time.Now()
-		defer func() { p.cfg.Metrics.operation(ctx, began, method, req, protocolVersion(ss), err) }()
-		ctx, span := p.traced(ctx, method, req)
-		defer span.End()
 		switch method {
-		case "initialize":
-			return p.initialize(ctx, next, ss, req)
-		case "ping", "notifications/initialized", "notifications/cancelled":
+		case "ping", "notifications/cancelled":
 			return next(ctx, method, req)
+		}
+		params, err := paramsOf(req)
+		if err != nil {
+			return nil, err
+		}
+		began := time.Now()
+		call := &wire.Call{Method: method, Params: params}
+		defer func() { p.cfg.Metrics.operation(ctx, began, call, protocolVersion(ss), err) }()
+		ctx, span := p.traced(ctx, call, req)
+		defer span.End()
+		if method == "initialize" {
+			return p.initialize(ctx, next, ss, req, params)
 		}
 		l := p.link(ss)
 		if l == nil {
 			return nil, errors.New("session is not initialized")
 		}
-		ctx = withSessionID(ctx, l.id)
-		forward := func(ctx context.Context) (mcp.Result, error) { return l.forward(ctx, method, req) }
-		switch method {
-		case "resources/subscribe", "resources/unsubscribe":
-			forward = func(ctx context.Context) (mcp.Result, error) { return next(ctx, method, req) }
-		case "logging/setLevel":
-			// Upstream first; then the downstream session records the level, because it filters
-			// what it relays by its own level.
-			forward = func(ctx context.Context) (mcp.Result, error) {
-				params, _ := req.GetParams().(*mcp.SetLoggingLevelParams)
-				for _, u := range l.ups {
-					if err := passError(u.session().SetLoggingLevel(ctx, params)); err != nil {
-						return nil, err
-					}
-				}
-				return next(ctx, method, req)
-			}
+		call.Session = l.id
+		if method == "notifications/initialized" {
+			res, err := next(ctx, method, req)
+			l.initialized(ctx, params)
+			return res, err
 		}
-		return p.cfg.Around(ctx, ss, method, req, forward)
+		if isNotification(method) {
+			l.notifyUpstreams(ctx, method, params)
+			return nil, nil
+		}
+		ctx = withSink(ctx, l, stashedID(req), call.ProgressToken())
+		reply, err := p.cfg.Around(ctx, call, func(ctx context.Context) (*wire.Reply, error) { return l.forward(ctx, call) })
+		if err != nil {
+			return nil, passError(err)
+		}
+		return &rawResult{raw: reply.Result}, nil
 	}
 }
 
-// initialize lets the SDK answer, then opens the upstream session with this client's
-// capabilities and reports the upstream's capabilities, instructions and identity.
-func (p *Proxy) initialize(ctx context.Context, next mcp.MethodHandler, ss *mcp.ServerSession, req mcp.Request) (mcp.Result, error) {
-	res, err := next(ctx, "initialize", req)
-	if err != nil {
-		return nil, err
-	}
-	params, _ := req.GetParams().(*mcp.InitializeParams)
-	init, ok := res.(*mcp.InitializeResult)
-	if !ok || params == nil {
-		return res, nil
-	}
-	l, err := p.connect(ctx, ss, params, init.ProtocolVersion)
-	if err != nil {
-		return nil, fmt.Errorf("upstream unavailable: %w", err)
-	}
-	if len(l.ups) == 1 {
-		up := l.ups[0].session().InitializeResult()
-		init.Capabilities, init.Instructions, init.ServerInfo = up.Capabilities, up.Instructions, up.ServerInfo
-		return init, nil
-	}
-	var caps []*mcp.ServerCapabilities
-	var instructions []string
-	for _, u := range l.ups {
-		up := u.session().InitializeResult()
-		caps = append(caps, up.Capabilities)
-		if up.Instructions != "" {
-			instructions = append(instructions, u.up.Name+": "+up.Instructions)
-		}
-	}
-	merged, err := mergeCapabilities(caps)
-	if err != nil {
-		return nil, err
-	}
-	init.Capabilities, init.Instructions = merged, strings.Join(instructions, "\n\n")
-	return init, nil
-}
-
-// upstream runs f with the session's link, or fails when the session has none.
-func (p *Proxy) upstream(ss *mcp.ServerSession, f func(*link) error) error {
-	l := p.link(ss)
-	if l == nil {
-		return errors.New("session is not initialized")
-	}
-	return f(l)
+func isNotification(method string) bool {
+	return len(method) > len("notifications/") && method[:len("notifications/")] == "notifications/"
 }
 
 func protocolVersion(ss *mcp.ServerSession) string {
@@ -222,48 +194,6 @@ func (p *Proxy) link(ss *mcp.ServerSession) *link {
 	return p.links[ss]
 }
 
-func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params *mcp.InitializeParams, version string) (*link, error) {
-	if old := p.link(ss); old != nil {
-		return old, nil // a repeated initialize keeps the session it has
-	}
-	p.mu.Lock()
-	if p.cfg.MaxSessions > 0 && len(p.links) >= p.cfg.MaxSessions {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("the gateway serves at most %d sessions at once; close one or retry later", p.cfg.MaxSessions)
-	}
-	l := &link{proxy: p, ss: ss, id: ss.ID(), calls: newCalls(), params: params, version: version, routes: &routes{}}
-	if l.id == "" {
-		l.id = newStdioSessionID()
-	}
-	for _, up := range p.cfg.Upstreams {
-		u := &upLink{link: l, up: up, order: newOrdering()}
-		if len(p.cfg.Upstreams) > 1 {
-			u.prefix = up.Name + "_"
-		}
-		l.ups = append(l.ups, u)
-	}
-	p.links[ss] = l // reserve the place before dialling, so the bound holds under concurrent initializes
-	p.mu.Unlock()
-	for _, u := range l.ups {
-		cs, err := u.dial(ctx)
-		if err != nil {
-			for _, opened := range l.ups {
-				if c := opened.session(); c != nil {
-					c.Close()
-				}
-			}
-			p.drop(ss)
-			return nil, fmt.Errorf("upstream %s: %w", u.up.Name, err)
-		}
-		u.setSession(cs)
-	}
-	if p.cfg.Opened != nil {
-		p.cfg.Opened(ctx, l.id, params)
-	}
-	p.supervisor.Go(l.supervise)
-	return l, nil
-}
-
 // Close ends every session and waits until each upstream session has closed (and each stdio
 // child has exited), or until ctx ends.
 func (p *Proxy) Close(ctx context.Context) error {
@@ -273,7 +203,15 @@ func (p *Proxy) Close(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	done := make(chan struct{})
-	go func() { p.supervisor.Wait(); close(done) }()
+	go func() {
+		p.supervisor.Wait()
+		for _, sh := range p.shared {
+			if sh != nil {
+				sh.close()
+			}
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
@@ -284,13 +222,21 @@ func (p *Proxy) Close(ctx context.Context) error {
 
 func (p *Proxy) drop(ss *mcp.ServerSession) {
 	p.mu.Lock()
+	if l := p.links[ss]; l != nil && p.byID[ss.ID()] == l {
+		delete(p.byID, ss.ID())
+	}
 	delete(p.links, ss)
 	p.mu.Unlock()
 }
 
-func clientInfo(params *mcp.InitializeParams) *mcp.Implementation {
-	if params.ClientInfo != nil {
-		return params.ClientInfo
+// passError returns a JSON-RPC error itself, so its code, message and data reach the agent
+// unchanged; the SDK would otherwise wrap it.
+func passError(err error) error {
+	if rpc, ok := errors.AsType[*jsonrpc.Error](err); ok {
+		return rpc
 	}
-	return &mcp.Implementation{Name: "osiris-gateway-client"}
+	if rej, ok := errors.AsType[Rejection](err); ok {
+		return rej.Err
+	}
+	return err
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/goleak"
+
+	"github.com/osirisplane/osiris/gateway/internal/upstream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -23,9 +25,9 @@ type whoArgs struct {
 	Tag string `json:"tag"`
 }
 
-// upstream is a real SDK server over streamable HTTP with tools that show which upstream
+// upstreamServer is a real SDK server over streamable HTTP with tools that show which upstream
 // session served a call, and that fail with a JSON-RPC error.
-func upstream(t *testing.T) string {
+func upstreamServer(t *testing.T) string {
 	t.Helper()
 	s := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1"}, &mcp.ServerOptions{Instructions: "be nice"})
 	mcp.AddTool(s, &mcp.Tool{Name: "who"}, func(_ context.Context, req *mcp.CallToolRequest, a whoArgs) (*mcp.CallToolResult, any, error) {
@@ -41,11 +43,22 @@ func upstream(t *testing.T) string {
 
 func gateway(t *testing.T, upstreamURL string) (*Proxy, string) {
 	t.Helper()
-	p := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test",
-		Upstreams: []Upstream{{Name: "up", Dial: func(context.Context) (mcp.Transport, error) {
-			return &mcp.StreamableClientTransport{Endpoint: upstreamURL}, nil
-		}}}})
-	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return p.Server() }, nil))
+	return gatewayFor(t, Config{Upstreams: []Upstream{httpUpstream("up", upstreamURL)}})
+}
+
+func httpUpstream(name, url string) Upstream {
+	return Upstream{Name: name, Config: func() upstream.Config { return upstream.Config{HTTP: &upstream.HTTP{URL: url}} }}
+}
+
+// gatewayFor serves a proxy with cfg over streamable HTTP, as the gateway does.
+func gatewayFor(t *testing.T, cfg Config) (*Proxy, string) {
+	t.Helper()
+	cfg.Logger, cfg.Version = slog.New(slog.NewTextHandler(io.Discard, nil)), "test"
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p.Handler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return p.Server() }, nil)))
 	t.Cleanup(srv.Close)
 	// Runs first: agents have closed, so every upstream session must end before the servers go.
 	t.Cleanup(func() { waitFor(t, func() bool { return p.Sessions() == 0 }) })
@@ -71,7 +84,7 @@ func text(t *testing.T, res *mcp.CallToolResult) string {
 }
 
 func TestPassesThroughAndReportsUpstreamIdentity(t *testing.T) {
-	_, url := gateway(t, upstream(t))
+	_, url := gateway(t, upstreamServer(t))
 	cs := connect(t, url)
 	defer cs.Close()
 	init := cs.InitializeResult()
@@ -92,7 +105,7 @@ func TestPassesThroughAndReportsUpstreamIdentity(t *testing.T) {
 }
 
 func TestUpstreamErrorsPassUnchanged(t *testing.T) {
-	_, url := gateway(t, upstream(t))
+	_, url := gateway(t, upstreamServer(t))
 	cs := connect(t, url)
 	defer cs.Close()
 	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "fail"})
@@ -105,7 +118,7 @@ func TestUpstreamErrorsPassUnchanged(t *testing.T) {
 // Every agent gets its own upstream session, and calls never cross: 8 agents call
 // concurrently, and each sees one upstream session, distinct from every other agent's.
 func TestEachAgentHasItsOwnUpstreamSession(t *testing.T) {
-	p, url := gateway(t, upstream(t))
+	p, url := gateway(t, upstreamServer(t))
 	const agents, calls = 8, 25
 	upstreamOf := make([]string, agents)
 	var wg sync.WaitGroup

@@ -1,126 +1,155 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
-	"fmt"
+	"encoding/json"
 	"sync"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
 
-// clientOptions gives the upstream client exactly the downstream client's capabilities, so
-// the upstream asks for sampling, elicitation or roots only if the agent can answer.
-func (l *link) clientOptions(caps *mcp.ClientCapabilities) *mcp.ClientOptions {
-	opts := &mcp.ClientOptions{Logger: l.proxy.cfg.Logger, Capabilities: caps}
-	if caps == nil {
-		opts.Capabilities = &mcp.ClientCapabilities{}
-	}
-	return opts
+// What an upstream sends to its client (log lines, progress, resource updates, list changes,
+// sampling, elicitation and roots requests, and whatever else it sends) goes to the agent
+// unchanged, on the stream of the agent request it belongs to:
+//
+//   - over streamable HTTP the upstream package hands over what came on a call's response
+//     stream with that call's context, which carries the agent request (a sink); what came on
+//     the upstream's own GET stream comes without one and goes on the agent's own stream;
+//   - over stdio nothing says which call a message is for: progress names its call by its
+//     token; anything else goes to the newest call in flight (exact when calls do not
+//     overlap), or on the agent's own stream when none is;
+//   - a call that several identical agent requests share (cache coalescing) reaches all of
+//     them (wire.Audience), progress under each one's own token; a request goes to the first
+//     that still waits.
+//
+// Before the agent has finished initializing, what comes outside any call is held (link.hold).
+
+// sink is the agent request a forwarded call serves: its session, its context (for the SDK,
+// the stream it came on) and its progress token.
+type sink struct {
+	link  *link
+	reqID string // the request's JSON-RPC id as sent: its response stream's name
+	token json.RawMessage
 }
 
-// relay handles what an upstream sends to its client: every request and notification goes to
-// the agent's session instead of the SDK client's own handlers.
-func (u *upLink) relay(next mcp.MethodHandler) mcp.MethodHandler {
+type sinkKey struct{}
+
+func withSink(ctx context.Context, l *link, reqID string, token json.RawMessage) context.Context {
+	return context.WithValue(ctx, sinkKey{}, sink{link: l, reqID: reqID, token: token})
+}
+
+func sinkFrom(ctx context.Context) (sink, bool) {
+	s, ok := ctx.Value(sinkKey{}).(sink)
+	return s, ok
+}
+
+// audience is the agent requests a message from this upstream belongs to; none means it was
+// sent outside any call.
+func (u *upLink) audience(ctx context.Context, method string, params json.RawMessage, interactive bool) []context.Context {
+	if _, ok := sinkFrom(ctx); ok {
+		return wire.Audience(ctx, interactive)
+	}
+	if !u.isStdio() {
+		return nil
+	}
+	if method == "notifications/progress" {
+		if c := u.link.calls.byToken(progressToken(params)); c != nil {
+			return wire.Audience(c, interactive)
+		}
+		return nil
+	}
+	if c := u.link.calls.latest(); c != nil {
+		return wire.Audience(c, interactive)
+	}
+	return nil
+}
+
+func (u *upLink) relayNotify(ctx context.Context, method string, params json.RawMessage) {
 	l := u.link
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		params := req.GetParams()
-		if isNil(params) {
-			params = nil
+	to := u.audience(ctx, method, params, false)
+	if len(to) == 0 {
+		if !l.hold(method, params) {
+			l.notify(l.bg, method, params)
 		}
-		if relayable(method) {
-			defer u.order.done()
+		return
+	}
+	deliver(to, method, params)
+}
+
+// deliver sends a notification to each agent request in to, progress under each one's own
+// token.
+func deliver(to []context.Context, method string, params json.RawMessage) {
+	for _, t := range to {
+		s, ok := sinkFrom(t)
+		if !ok {
+			continue
 		}
-		call := u.origin(ctx, params)
-		switch p := params.(type) {
-		case *mcp.CreateMessageParams:
-			res, err := l.ss.CreateMessage(call, p)
-			return res, passError(err)
-		case *mcp.CreateMessageWithToolsParams:
-			res, err := l.ss.CreateMessageWithTools(call, p)
-			return res, passError(err)
-		case *mcp.ElicitParams:
-			res, err := l.ss.Elicit(call, p)
-			return res, passError(err)
-		case *mcp.ListRootsParams:
-			res, err := l.ss.ListRoots(call, p)
-			return res, passError(err)
-		case *mcp.LoggingMessageParams:
-			return nil, l.ss.Log(call, p)
-		case *mcp.ProgressNotificationParams:
-			return nil, l.ss.NotifyProgress(l.calls.byToken(call, p.ProgressToken), p)
+		p := params
+		if method == "notifications/progress" {
+			if s.token == nil {
+				continue // that request asked for no progress
+			}
+			if !bytes.Equal(progressToken(params), s.token) {
+				var err error
+				if p, err = wire.SetMember(params, "progressToken", s.token); err != nil {
+					continue
+				}
+			}
 		}
-		switch method {
-		case "notifications/resources/updated", "notifications/tools/list_changed",
-			"notifications/prompts/list_changed", "notifications/resources/list_changed":
-			return nil, l.notify(call, method, params)
-		}
-		return next(ctx, method, req)
+		s.link.notify(t, method, p)
 	}
 }
 
-// notify sends a notification to this downstream session only. The SDK's broadcasting
-// helpers (Server.ResourceUpdated) would reach every subscriber of every agent.
-func (l *link) notify(ctx context.Context, method string, params mcp.Params) error {
-	l.proxy.mu.Lock()
-	send := l.proxy.send
-	l.proxy.mu.Unlock()
-	if send == nil {
-		return fmt.Errorf("cannot relay %s: no sending handler", method)
+func (u *upLink) relayRequest(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	l := u.link
+	if method == "ping" {
+		return json.RawMessage("{}"), nil // the gateway is the upstream's client: it answers
 	}
-	req := &mcp.ServerRequest[mcp.Params]{Session: l.ss, Params: params}
-	_, err := send(ctx, method, req)
-	return err
+	for _, t := range u.audience(ctx, method, params, true) {
+		if s, ok := sinkFrom(t); ok && t.Err() == nil {
+			return s.link.request(t, method, params)
+		}
+	}
+	l.awaitReady(ctx)
+	return l.request(l.bg, method, params)
 }
 
-// origin is the context to relay a message from this upstream in: that of the call the
-// upstream sent it for, so it goes back on that call's stream. Over HTTP the message says
-// which call (origin.go); untagged, it came on the upstream's own stream, outside any call,
-// and goes on the agent's. Over stdio nothing says, and the newest call in flight is the best
-// guess (exact when calls do not overlap).
-func (u *upLink) origin(ctx context.Context, params mcp.Params) context.Context {
-	if id, ok := takeOrigin(params); ok {
-		return u.link.calls.byID(ctx, id)
-	}
-	if u.tagged.Load() {
-		return ctx
-	}
-	return u.link.calls.latest(ctx)
+func progressToken(params json.RawMessage) json.RawMessage {
+	t, _ := wire.Member(params, "progressToken")
+	return t
 }
 
-// calls tracks the downstream requests a link is forwarding, so that what the upstream sends
-// while serving one of them goes back on that request's stream.
+// calls tracks the agent requests a link is forwarding, for upstreams whose messages do not
+// say which request they belong to.
 type calls struct {
 	mu     sync.Mutex
 	next   uint64
-	active map[uint64]call
+	active map[uint64]active
 }
 
-type call struct {
+type active struct {
 	ctx   context.Context
-	token any
+	token json.RawMessage
 }
 
-func newCalls() *calls { return &calls{active: map[uint64]call{}} }
+func newCalls() *calls { return &calls{active: map[uint64]active{}} }
 
-func (c *calls) begin(ctx context.Context, params mcp.Params) (id uint64, done func()) {
-	var token any
-	if p, ok := params.(interface{ GetProgressToken() any }); ok {
-		token = p.GetProgressToken()
-	}
+func (c *calls) begin(ctx context.Context, token json.RawMessage) (done func()) {
 	c.mu.Lock()
 	c.next++
-	id = c.next
-	c.active[id] = call{ctx: ctx, token: token}
+	id := c.next
+	c.active[id] = active{ctx: ctx, token: token}
 	c.mu.Unlock()
-	return id, func() {
+	return func() {
 		c.mu.Lock()
 		delete(c.active, id)
 		c.mu.Unlock()
 	}
 }
 
-// latest is the context of the newest call in flight, or fallback.
-func (c *calls) latest(fallback context.Context) context.Context {
+// latest is the context of the newest call in flight, or nil.
+func (c *calls) latest() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var best uint64
@@ -128,28 +157,22 @@ func (c *calls) latest(fallback context.Context) context.Context {
 		best = max(best, id)
 	}
 	if best == 0 {
-		return fallback
+		return nil
 	}
 	return c.active[best].ctx
 }
 
-// byID is the context of call id while it is in flight, or fallback.
-func (c *calls) byID(fallback context.Context, id uint64) context.Context {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.active[id]; ok {
-		return cl.ctx
+// byToken is the context of the call in flight with this progress token, or nil.
+func (c *calls) byToken(token json.RawMessage) context.Context {
+	if token == nil {
+		return nil
 	}
-	return fallback
-}
-
-func (c *calls) byToken(fallback context.Context, token any) context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, cl := range c.active {
-		if cl.token != nil && fmt.Sprint(cl.token) == fmt.Sprint(token) {
-			return cl.ctx
+	for _, a := range c.active {
+		if bytes.Equal(a.token, token) {
+			return a.ctx
 		}
 	}
-	return fallback
+	return nil
 }

@@ -2,55 +2,47 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
-
-// metaCarrier reads and writes W3C trace context (traceparent, tracestate) in an MCP _meta map.
-type metaCarrier map[string]any
-
-func (m metaCarrier) Get(key string) string {
-	s, _ := m[key].(string)
-	return s
-}
-
-func (m metaCarrier) Set(key, value string) { m[key] = value }
-
-func (m metaCarrier) Keys() []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
-}
 
 // traced starts the gateway's span for one request from an agent. The caller's trace context
 // comes from the request's _meta (the MCP convention) or, failing that, its HTTP headers; the
-// span's context is written back into _meta, so the upstream receives it too.
-func (p *Proxy) traced(ctx context.Context, method string, req mcp.Request) (context.Context, trace.Span) {
+// span's context is spliced into the params' _meta (when the request has params), so the
+// upstream continues the trace.
+func (p *Proxy) traced(ctx context.Context, call *wire.Call, req mcp.Request) (context.Context, trace.Span) {
 	if p.cfg.Propagator == nil || p.cfg.Tracer == nil {
 		return ctx, trace.SpanFromContext(ctx)
 	}
-	params := req.GetParams()
-	var meta map[string]any
-	if !isNil(params) {
-		meta = params.GetMeta()
+	carrier := propagation.MapCarrier{}
+	if meta, ok := wire.Member(call.Params, "_meta"); ok {
+		var m map[string]json.RawMessage
+		json.Unmarshal(meta, &m)
+		for _, k := range []string{"traceparent", "tracestate"} {
+			var v string
+			if json.Unmarshal(m[k], &v) == nil && v != "" {
+				carrier[k] = v
+			}
+		}
 	}
-	if meta != nil && metaCarrier(meta).Get("traceparent") != "" {
-		ctx = p.cfg.Propagator.Extract(ctx, metaCarrier(meta))
+	if carrier["traceparent"] != "" {
+		ctx = p.cfg.Propagator.Extract(ctx, carrier)
 	} else if extra := req.GetExtra(); extra != nil && extra.Header != nil {
 		ctx = p.cfg.Propagator.Extract(ctx, propagation.HeaderCarrier(extra.Header))
 	}
-	ctx, span := p.cfg.Tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer))
-	if !isNil(params) && method != "initialize" {
-		if meta == nil {
-			meta = map[string]any{}
+	ctx, span := p.cfg.Tracer.Start(ctx, call.Method, trace.WithSpanKind(trace.SpanKindServer))
+	if call.Params != nil && call.Method != "initialize" && span.SpanContext().IsValid() {
+		out := propagation.MapCarrier{}
+		p.cfg.Propagator.Inject(ctx, out)
+		for k, v := range out {
+			call.SetMeta(k, v)
 		}
-		p.cfg.Propagator.Inject(ctx, metaCarrier(meta))
-		params.SetMeta(meta)
 	}
 	return ctx, span
 }

@@ -33,6 +33,7 @@ func BenchmarkHTTPCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, nil); err != nil {
 		b.Fatal(err)
 	}

@@ -229,7 +229,6 @@ func (h *httpConn) readJSON(resp *http.Response, id jsonrpc.ID, what string) (*j
 }
 
 // send posts a notification or an answer; the server accepts it with 202 (some with 200).
-// The first notifications/initialized opens the standalone stream.
 func (h *httpConn) send(ctx context.Context, msg jsonrpc.Message) error {
 	what := "POST the answer to a request"
 	req, isReq := msg.(*jsonrpc.Request)
@@ -242,16 +241,32 @@ func (h *httpConn) send(ctx context.Context, msg jsonrpc.Message) error {
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
 	resp.Body.Close()
-	if isReq && req.Method == methodInitialized {
-		h.mu.Lock()
-		start := !h.listening
-		h.listening = true
-		h.mu.Unlock()
-		if start {
-			h.s.spawn(h.listen)
-		}
-	}
 	return nil
+}
+
+// listenOpenWait bounds how long Listen waits for the standalone stream to be answered.
+const listenOpenWait = 5 * time.Second
+
+// listen opens the standalone stream once, and waits until the server has answered it.
+func (h *httpConn) openListen(ctx context.Context) {
+	h.mu.Lock()
+	start := !h.listening
+	h.listening = true
+	h.mu.Unlock()
+	if !start {
+		return
+	}
+	opened := make(chan struct{})
+	if !h.s.spawn(func() { h.listen(opened) }) {
+		return
+	}
+	t := time.NewTimer(listenOpenWait)
+	defer t.Stop()
+	select {
+	case <-opened:
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // close deletes the session on the server; a server that does not allow it answers 405.

@@ -21,6 +21,7 @@ func TestHTTPNotificationsReachTheirCall(t *testing.T) {
 	rec := newRecorder()
 	ctx := testContext(t)
 	s := connect(t, tagged(ctx, "session"), Config{HTTP: &HTTP{URL: srv.url}, Handler: rec.handler()})
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +65,7 @@ func TestHTTPSamplingInsideCall(t *testing.T) {
 	}
 	ctx := testContext(t)
 	s := connect(t, tagged(ctx, "session"), Config{HTTP: &HTTP{URL: srv.url}, Handler: rec.handler()})
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +100,7 @@ func TestHTTPOutOfCall(t *testing.T) {
 	}
 	ctx := testContext(t)
 	s := connect(t, tagged(ctx, "session"), Config{HTTP: &HTTP{URL: srv.url}, Handler: rec.handler()})
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +149,7 @@ func TestHTTPSessionLost(t *testing.T) {
 	srv := newSDKHTTP(t)
 	ctx := testContext(t)
 	s := connect(t, ctx, Config{HTTP: &HTTP{URL: srv.url}})
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +175,7 @@ func TestHTTPClose(t *testing.T) {
 	srv := newSDKHTTP(t)
 	ctx := testContext(t)
 	s := connect(t, ctx, Config{HTTP: &HTTP{URL: srv.url}})
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, nil); err != nil {
 		t.Fatal(err)
 	}

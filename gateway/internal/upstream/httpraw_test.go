@@ -250,6 +250,7 @@ func TestHTTPStandaloneStream(t *testing.T) {
 	}
 	ctx := testContext(t)
 	s := connect(t, tagged(ctx, "session"), Config{HTTP: &HTTP{URL: srv.url}, Handler: rec.handler(), MaxMessageBytes: limit})
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +283,7 @@ func TestHTTPNoStandaloneStream(t *testing.T) {
 	srv := newRawHTTP(t, nil)
 	ctx := testContext(t)
 	s := connect(t, ctx, Config{HTTP: &HTTP{URL: srv.url}})
+	s.Listen(ctx)
 	if err := s.Notify(ctx, methodInitialized, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -172,14 +173,19 @@ func (h *httpConn) get(ctx context.Context, lastID, what string) (resp *http.Res
 // outside any call arrives there and is handled with the session's context. A server
 // without one answers 405; a stream that ends is reopened after the server's retry delay
 // or a backoff, resuming after the last event id.
-func (h *httpConn) listen() {
+//
+// opened is closed once the first GET has been answered (or has failed).
+func (h *httpConn) listen(opened chan<- struct{}) {
 	const what = "GET (the standalone stream)"
+	signal := sync.OnceFunc(func() { close(opened) })
+	defer signal()
 	ctx := h.s.ctx
 	var cur cursor
 	backoff := defaultRetry
 	for {
 		progressed := false
 		resp, carried, err := h.get(ctx, cur.lastID, what)
+		signal()
 		switch {
 		case ctx.Err() != nil:
 			if err == nil {

@@ -225,6 +225,18 @@ func (s *Session) Notify(ctx context.Context, method string, params json.RawMess
 	return err
 }
 
+// Listen opens the server's standalone stream (streamable HTTP; nothing over stdio, where
+// everything shares one stream), once, and returns when the server has answered it (or after
+// a bound). What the server sends outside any call arrives there. The proxy opens it when the
+// agent opens its own, so the server sees the same order of streams and messages as it would
+// from the agent directly: a server that asks for roots as soon as it is initialized finds the
+// stream open if the agent's was.
+func (s *Session) Listen(ctx context.Context) {
+	if h, ok := s.t.(*httpConn); ok && s.lost() == nil {
+		h.openListen(ctx)
+	}
+}
+
 // Close ends the session (HTTP: DELETE; stdio: the child is asked to exit, then killed after
 // a grace period) and waits for it.
 func (s *Session) Close() error {

@@ -91,13 +91,16 @@ func skipSpace(b []byte, i int) int {
 
 // skipString returns the index after the string that starts at b[i] == '"'.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; j < len(b); {
+		k := bytes.IndexAny(b[j:], `"\\`)
+		if k < 0 {
+			break
+		}
+		j += k
+		if b[j] == '"' {
 			return j + 1, nil
 		}
+		j += 2 // an escape and the byte it escapes
 	}
 	return 0, fmt.Errorf("%w: unterminated string at byte %d", errNotObject, i)
 }

@@ -81,10 +81,10 @@ type replyFields struct {
 	} `json:"content"`
 }
 
-// IsError reports a tools/call result with isError true.
+// IsError reports a tools/call result with isError true. It reads that member alone.
 func (r *Reply) IsError() bool {
-	var f replyFields
-	return json.Unmarshal(r.Result, &f) == nil && f.IsError
+	v, ok := Member(r.Result, "isError")
+	return ok && string(v) == "true"
 }
 
 // ErrorText is the text content of a result with isError, joined by newlines; "" otherwise.
