@@ -27,14 +27,15 @@
 //     stay json.RawMessage from one side to the other; only the JSON-RPC envelope is decoded.
 //  2. It never opened the standalone GET stream for the gateway: the stream starts from an
 //     unexported hook (sessionUpdated) that a wrapped connection hides, so everything an HTTP
-//     upstream sent outside a call was lost. Here the stream opens after the first
-//     notifications/initialized.
+//     upstream sent outside a call was lost. Here Listen opens it (the proxy calls it when the
+//     agent opens its own stream).
 //  3. It merges all SSE streams of a session into one queue, so a log line or a sampling
 //     request could not be tied to the call that caused it, and a result could overtake the
 //     notifications sent before it. Here each call reads its own response stream in its own
 //     goroutine and hands what it carries to Handler, in order, with the call's context.
 //
-// The SDK is still used where it fits: its jsonrpc package for messages and its
+// The SDK is still used where it fits: its jsonrpc package for messages (over HTTP they are
+// decoded into its types by decodeMessage, which costs a fraction of its decoder) and its
 // CommandTransport for stdio children (framing and process lifecycle).
 //
 // # Limits

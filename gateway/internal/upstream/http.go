@@ -217,7 +217,7 @@ func (h *httpConn) readJSON(resp *http.Response, id jsonrpc.ID, what string) (*j
 	if int64(len(body)) > h.s.max {
 		return nil, fmt.Errorf("upstream %s: %s: the response is larger than %d bytes (MaxMessageBytes)", h.s.name, what, h.s.max)
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	msg, err := decodeMessage(body)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %s: the response is not JSON-RPC: %w", h.s.name, what, err)
 	}

@@ -113,7 +113,7 @@ func (h *httpConn) consume(ctx context.Context, body io.Reader, id *jsonrpc.ID, 
 		}
 		var msg jsonrpc.Message
 		if err == nil {
-			if msg, err = jsonrpc.DecodeMessage(ev.data); err != nil {
+			if msg, err = decodeMessage(ev.data); err != nil {
 				err = fmt.Errorf("upstream %s: %s: an event is not JSON-RPC: %w", h.s.name, what, err)
 			}
 		}

@@ -18,7 +18,8 @@ import (
 // Handler receives what the server sends to its client.
 type Handler struct {
 	// Request answers a server-to-client request (sampling/createMessage, elicitation/create,
-	// roots/list, ping, or any other). Return a *jsonrpc.Error to answer with that error.
+	// roots/list, ping, or any other). Return a *jsonrpc.Error to answer with that error. It
+	// runs in a goroutine of its own and must return once ctx ends: Close waits for it.
 	Request func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 	// Notify receives a notification. It is called in the order the server sent them, before
 	// the result that followed them is returned by Call. It holds up the stream that carried
@@ -217,7 +218,11 @@ func (s *Session) Notify(ctx context.Context, method string, params json.RawMess
 	}
 	ctx, stop := s.scope(ctx)
 	defer stop()
-	return s.t.send(ctx, &jsonrpc.Request{Method: method, Params: params})
+	err := s.t.send(ctx, &jsonrpc.Request{Method: method, Params: params})
+	if lost := s.lost(); err != nil && lost != nil && !errors.Is(err, ErrSessionLost) {
+		err = fmt.Errorf("%w (%v)", lost, err)
+	}
+	return err
 }
 
 // Listen opens the server's standalone stream (streamable HTTP; nothing over stdio, where
