@@ -44,6 +44,7 @@ type Gateway struct {
 	audit auditv1.AuditServiceClient
 	// refused counts the requests the HTTP guard refuses and records them, aggregated.
 	refused *refusals
+	debug   *debugServer // --debug-addr (debug.go); nil when off
 }
 
 // New connects the gateway to the services and binds its HTTP listener (unless --stdio). It
@@ -119,6 +120,10 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 	g.proxy = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
 		Opened: sessions.Opened, Closed: sessions.Closed,
 		Tracer: tracer, Propagator: g.tel.Propagator})
+	if g.debug, err = listenDebug(cfg.DebugAddr); err != nil {
+		g.Close()
+		return nil, err
+	}
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -138,6 +143,7 @@ func (g *Gateway) URL() string {
 
 // Close releases what New acquired; Run calls it.
 func (g *Gateway) Close() {
+	g.debug.close()
 	for _, c := range []*grpc.ClientConn{g.conn, g.tconn, g.cconn, g.sconn} {
 		if c != nil {
 			c.Close()
@@ -154,6 +160,7 @@ const telemetryDrain = 5 * time.Second
 // Run serves until ctx ends, then shuts down.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.Close()
+	g.debug.serve(g.log)
 	telCtx, stopTel := context.WithCancel(context.Background())
 	telDone := make(chan struct{})
 	go func() { g.spool.Run(telCtx, telemetryDrain); close(telDone) }()
