@@ -38,10 +38,11 @@ start() {
 	pids+=($!)
 }
 
-# logged NAME SED-EXPR waits (up to 15 s) for the log line SED-EXPR prints from, and prints it.
+# logged NAME SED-EXPR waits (up to 30 s: the machine may be busy) for the log line SED-EXPR
+# prints from, and prints it.
 logged() {
 	local name=$1 expr=$2 v
-	for _ in $(seq 150); do
+	for _ in $(seq 300); do
 		v=$(sed -n "$expr" "$work/$name.log" | head -1)
 		[[ -n "$v" ]] && { echo "$v"; return; }
 		sleep 0.1
@@ -55,19 +56,20 @@ logged() {
 freeport() {
 	local p
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-)
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 	return 1
 }
 
-# listening PORT waits (up to 10 s) until something accepts on it.
+# listening NAME PORT waits (up to 30 s) until something accepts on PORT.
 listening() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+	for _ in $(seq 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return
 		sleep 0.1
 	done
-	echo "nothing listens on 127.0.0.1:$1" >&2
+	echo "$1: nothing listens on 127.0.0.1:$2:" >&2
+	cat "$work/$1.log" >&2
 	return 1
 }
 
@@ -89,7 +91,7 @@ session=$(logged session "$grpc")
 
 port=$(freeport)
 start upstream "$TOOLS/everything-server" -http "127.0.0.1:$port" -stateless=false
-listening "$port"
+listening upstream "$port"
 direct=http://127.0.0.1:$port/mcp
 
 debug=()
@@ -107,7 +109,7 @@ if [[ -n "$MCP_PROXY_BIN" ]]; then
 		 "mcpServers": {"everything": {"url": "$direct", "transportType": "streamable-http"}}}
 	EOF
 	start mcp-proxy "$MCP_PROXY_BIN" -config "$work/mcp-proxy.json"
-	listening "$pport"
+	listening mcp-proxy "$pport"
 	targets="$targets,mcpproxy=http://127.0.0.1:$pport/everything"
 fi
 
