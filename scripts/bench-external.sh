@@ -7,12 +7,15 @@
 # that (two synced audit Appends in sequence), in one table.
 #
 # Environment: TOOLS (where everything-server is; default ./.tools), DURATION (one round of one
-# target, default 5s), ROUNDS (3), SESSIONS (32), PROFILE=1 to take a 20 s CPU profile of the
-# gateway under the same load afterwards (kept in PROFILE_DIR), MCP_PROXY_BIN=path of a built
-# TBXark/mcp-proxy to measure as a third target (a proxy without fan-out, for comparison).
+# target, default 5s), ROUNDS (3), SESSIONS (32), PROFILE=1 to add, under the same load, each
+# process's CPU time per call (directly and through the gateway), a 20 s CPU profile of the
+# gateway and what it allocated, grouped by scripts/profile-groups.awk (the profiles are kept
+# in PROFILE_DIR), MCP_PROXY_BIN=path of a built TBXark/mcp-proxy to measure as a third target
+# (a proxy without fan-out, for comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TOOLS=${TOOLS:-$PWD/.tools}
+root=$PWD
+TOOLS=${TOOLS:-$root/.tools}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 SESSIONS=${SESSIONS:-32}
@@ -22,6 +25,7 @@ MCP_PROXY_BIN=${MCP_PROXY_BIN:-}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/osiris-bench-external.XXXXXX")
 pids=()
+declare -A pid # name -> pid of the measured processes
 cleanup() {
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
@@ -36,6 +40,7 @@ start() {
 	shift
 	"$@" >"$work/$name.log" 2>&1 &
 	pids+=($!)
+	pid[$name]=$!
 }
 
 # logged NAME SED-EXPR waits (up to 30 s: the machine may be busy) for the log line SED-EXPR
@@ -143,16 +148,48 @@ awk -v g="$p50g" -v d="$p50d" -v f="$floor" 'BEGIN {
 }'
 
 if [[ "$PROFILE" == 1 ]]; then
+	# Under the same load: the CPU time each process spends per call, directly and through the
+	# gateway, and during the latter a 20 s CPU profile of the gateway and what it allocated.
 	PROFILE_DIR=${PROFILE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/osiris-gateway-profile.XXXXXX")}
+	mkdir -p "$PROFILE_DIR"
 	pprof=$(logged gateway 's/.*"msg":"gateway debug serving".*"pprof":"\([^"]*\)".*/\1/p')
+	ticks() { for n in "${!pid[@]}"; do echo "$n $(awk '{print $14 + $15}' "/proc/${pid[$n]}/stat")"; done | sort; }
+	# drive NAME URL SECONDS loads one target, with each process's CPU ticks before and after.
+	drive() {
+		ticks >"$work/$1-ticks-before"
+		"$bin/mcpload" --targets "$1=$2" --sessions "$SESSIONS" --duration "${3}s" --rounds 1 >"$work/$1-load.txt"
+		ticks >"$work/$1-ticks-after"
+	}
+	# percall NAME SECONDS prints each process's CPU time per call of the load drive made.
+	percall() {
+		local calls
+		calls=$(awk -v t="$1" '$1 == t { printf "%d", $2 * '"$2"' }' "$work/$1-load.txt")
+		echo "CPU time per call, $1, $SESSIONS sessions, by process ($calls calls in $2 s; the load client not counted):"
+		join "$work/$1-ticks-before" "$work/$1-ticks-after" |
+			awk -v calls="$calls" -v hz="$(getconf CLK_TCK)" '{ printf "  %-10s %6.0f us\n", $1, ($3 - $2) * 1e6 / hz / calls }'
+	}
 	echo
-	echo "profiling the gateway for 20 s under $SESSIONS sessions; profile in $PROFILE_DIR"
-	"$bin/mcpload" --targets "gateway=$gateway" --sessions "$SESSIONS" --duration 24s --rounds 1 >/dev/null &
-	loadpid=$!
+	echo "per-call CPU time, directly for 12 s, then through the gateway for 24 s with a 20 s profile; profiles in $PROFILE_DIR"
+	drive direct "$direct" 12
+	curl -fsS -o "$PROFILE_DIR/allocs-before.pprof" "${pprof}allocs"
+	drive gateway "$gateway" 24 &
 	sleep 2
 	curl -fsS -o "$PROFILE_DIR/gateway-cpu.pprof" "${pprof}profile?seconds=20"
-	wait "$loadpid"
+	wait $!
+	curl -fsS -o "$PROFILE_DIR/allocs-after.pprof" "${pprof}allocs"
 	cp "$bin/osiris-gateway" "$PROFILE_DIR/"
-	go tool pprof -top -cum "$PROFILE_DIR/osiris-gateway" "$PROFILE_DIR/gateway-cpu.pprof" 2>/dev/null | head -60 | tee "$PROFILE_DIR/top-cum.txt"
-	go tool pprof -top "$PROFILE_DIR/osiris-gateway" "$PROFILE_DIR/gateway-cpu.pprof" 2>/dev/null | head -45 | tee "$PROFILE_DIR/top.txt"
+	cd "$PROFILE_DIR"
+	percall direct 12
+	percall gateway 24
+	echo
+	echo "The gateway's CPU, grouped (go tool pprof -traces | awk -f scripts/profile-groups.awk):"
+	go tool pprof -traces osiris-gateway gateway-cpu.pprof 2>/dev/null | awk -f "$root/scripts/profile-groups.awk"
+	echo
+	echo "What it allocated meanwhile, grouped the same way:"
+	go tool pprof -sample_index=alloc_space -diff_base allocs-before.pprof -traces osiris-gateway allocs-after.pprof 2>/dev/null |
+		awk -f "$root/scripts/profile-groups.awk"
+	echo
+	go tool pprof -top -cum -nodecount=60 osiris-gateway gateway-cpu.pprof 2>/dev/null | tee top-cum.txt
+	echo
+	go tool pprof -top -nodecount=40 osiris-gateway gateway-cpu.pprof 2>/dev/null | tee top.txt
 fi
