@@ -164,9 +164,10 @@ if [[ "$PROFILE" == 1 ]]; then
 	percall() {
 		local calls
 		calls=$(awk -v t="$1" '$1 == t { printf "%d", $2 * '"$2"' }' "$work/$1-load.txt")
-		echo "CPU time per call, $1, $SESSIONS sessions, by process ($calls calls in $2 s; the load client not counted):"
+		echo "CPU time per call, $1, $SESSIONS sessions, by process ($calls calls in $2 s):"
 		join "$work/$1-ticks-before" "$work/$1-ticks-after" |
 			awk -v calls="$calls" -v hz="$(getconf CLK_TCK)" '{ printf "  %-10s %6.0f us\n", $1, ($3 - $2) * 1e6 / hz / calls }'
+		awk -v t="$1" '$1 == t { printf "  %-10s %6d us\n", "mcpload", $7 }' "$work/$1-load.txt"
 	}
 	echo
 	echo "per-call CPU time, directly for 12 s, then through the gateway for 24 s with a 20 s profile; profiles in $PROFILE_DIR"

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
-	"github.com/osirisplane/osiris/platform/loadtest"
 )
 
 // measureFloor measures the design's floor on a tool call's latency: the gateway records a
@@ -39,14 +38,14 @@ func measureFloor(ctx context.Context, c config) ([]measured, error) {
 		_, err := client.Append(ctx, &auditv1.AppendRequest{Event: end})
 		return err
 	}
-	var rounds []loadtest.Result
+	var rs rounds
 	for range c.rounds {
-		rounds = append(rounds, loadtest.Run(ctx, c.sessions, c.duration, op))
+		rs.run(ctx, c.sessions, c.duration, op)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return []measured{{name: "floor", Result: loadtest.Median(rounds)}}, nil
+	return []measured{rs.median("floor")}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

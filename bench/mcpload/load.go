@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"text/tabwriter"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -17,6 +18,7 @@ import (
 type measured struct {
 	name string
 	loadtest.Result
+	clientCPU time.Duration // the load client's CPU time per call, over every round
 }
 
 // measureTargets opens every target's sessions first (initialize is not measured), then runs
@@ -37,10 +39,10 @@ func measureTargets(ctx context.Context, c config) ([]measured, error) {
 			return nil, err
 		}
 	}
-	rounds := make([][]loadtest.Result, len(c.targets))
+	rs := make([]rounds, len(c.targets))
 	for range c.rounds {
 		for i := range c.targets {
-			rounds[i] = append(rounds[i], loadtest.Run(ctx, c.sessions, c.duration, call(sessions[i], c)))
+			rs[i].run(ctx, c.sessions, c.duration, call(sessions[i], c))
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -48,7 +50,7 @@ func measureTargets(ctx context.Context, c config) ([]measured, error) {
 	}
 	out := make([]measured, len(c.targets))
 	for i, t := range c.targets {
-		out[i] = measured{name: t.name, Result: loadtest.Median(rounds[i])}
+		out[i] = rs[i].median(t.name)
 	}
 	return out, nil
 }
@@ -87,8 +89,8 @@ func call(sessions []*mcp.ClientSession, c config) loadtest.Op {
 	}
 }
 
-// report prints one row per target: rate, latencies, failed calls and the ratio of its rate
-// to the first row's. The layout is fixed (scripts/bench-external.sh reads it with awk).
+// report prints one row per target: rate, latencies, failed calls, the ratio of its rate to
+// the first row's, and the load client's own CPU time per call. The layout is fixed (scripts/bench-external.sh reads it with awk).
 func report(w io.Writer, c config, rs []measured) {
 	what := "tools/call " + c.tool
 	if c.auditAddr != "" {
@@ -96,13 +98,13 @@ func report(w io.Writer, c config, rs []measured) {
 	}
 	fmt.Fprintf(w, "# %s; %d sessions; median of %d rounds of %s per target\n", what, c.sessions, c.rounds, c.duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\tcalls/s\tp50-ms\tp99-ms\terrors\tratio")
+	fmt.Fprintln(tw, "target\tcalls/s\tp50-ms\tp99-ms\terrors\tratio\tclient-cpu-us")
 	for _, m := range rs {
 		ratio := 0.0
 		if first := rs[0].PerSecond(); first > 0 {
 			ratio = m.PerSecond() / first
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%d\t%.3f\n", m.name, m.PerSecond(), ms(m.P50), ms(m.P99), m.Errors, ratio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%d\t%.3f\t%d\n", m.name, m.PerSecond(), ms(m.P50), ms(m.P99), m.Errors, ratio, m.clientCPU.Microseconds())
 	}
 	tw.Flush()
 }

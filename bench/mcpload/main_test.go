@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,9 @@ func TestTargetsAreComparedInRounds(t *testing.T) {
 	first, second := strings.Fields(lines[2]), strings.Fields(lines[3])
 	if first[0] != "first" || first[5] != "1.000" || second[0] != "second" || first[4] != "0" || second[4] != "0" {
 		t.Fatalf("report:\n%s", out)
+	}
+	if cpu, err := strconv.Atoi(first[6]); err != nil || cpu <= 0 {
+		t.Fatalf("client CPU per call %q, want a positive number of microseconds:\n%s", first[6], out)
 	}
 	if aCalls.Load() == 0 || bCalls.Load() == 0 {
 		t.Fatalf("calls served: %d and %d", aCalls.Load(), bCalls.Load())
