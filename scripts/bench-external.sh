@@ -9,8 +9,9 @@
 # Environment: TOOLS (where everything-server is; default ./.tools), DURATION (one round of one
 # target, default 5s), ROUNDS (3), SESSIONS (32), PROFILE=1 to add, under the same load, each
 # process's CPU time per call (directly and through the gateway), a 20 s CPU profile of the
-# gateway and what it allocated, grouped by scripts/profile-groups.awk (the profiles are kept
-# in PROFILE_DIR), MCP_PROXY_BIN=path of a built TBXark/mcp-proxy to measure as a third target
+# gateway and what it allocated, grouped by scripts/profile-groups.awk, and at 1 session the
+# time its goroutines waited for a CPU and spent in syscalls (the profiles are kept in
+# PROFILE_DIR), MCP_PROXY_BIN=path of a built TBXark/mcp-proxy to measure as a third target
 # (a proxy without fan-out, for comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -189,6 +190,22 @@ if [[ "$PROFILE" == 1 ]]; then
 	echo "What it allocated meanwhile, grouped the same way:"
 	go tool pprof -sample_index=alloc_space -diff_base allocs-before.pprof -traces osiris-gateway allocs-after.pprof 2>/dev/null |
 		awk -f "$root/scripts/profile-groups.awk"
+	echo
+	# At 1 session the added latency is mostly waiting, which a CPU profile does not show: a 3 s
+	# execution trace sums the time the gateway's goroutines were runnable but not running, and
+	# the time they spent in syscalls (writes to sockets), per call.
+	"$bin/mcpload" --targets "gateway=$gateway" --sessions 1 --duration 8s --rounds 1 >"$work/traced.txt" &
+	sleep 3
+	curl -fsS -o trace.out "${pprof}trace?seconds=3"
+	wait $!
+	calls=$(awk '$1 == "gateway" { printf "%d", $2 * 3 }' "$work/traced.txt")
+	for k in sched syscall; do
+		go tool trace -pprof="$k" trace.out >"trace-$k.pprof" 2>/dev/null
+		go tool pprof -unit=ms -top -nodecount=8 osiris-gateway "trace-$k.pprof" 2>/dev/null >"trace-$k.txt"
+		total=$(sed -n 's/.* of \([0-9.]*\)ms total.*/\1/p' "trace-$k.txt")
+		echo "1 session, $k (go tool trace -pprof=$k): $(awk -v t="$total" -v c="$calls" 'BEGIN { printf "%.2f", t / c }') ms per call, summed over goroutines ($calls calls in 3 s)"
+		sed -n '/flat%/,$p' "trace-$k.txt"
+	done
 	echo
 	go tool pprof -top -cum -nodecount=60 osiris-gateway gateway-cpu.pprof 2>/dev/null | tee top-cum.txt
 	echo
