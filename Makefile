@@ -7,10 +7,10 @@ export PATH := $(TOOLS):$(PATH)
 # Every module of the workspace (the directories named in go.work).
 MODULES := $(shell sed -n 's/^[[:space:]]*\(\.[^[:space:]]*\)$$/\1/p' go.work)
 
-.PHONY: help tools gen gen-check lint build test test-go conformance test-short bench run clean
+.PHONY: help tools gen gen-check lint build test test-go conformance test-short bench bench-external run clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 # The pinned tools (tools/go.mod and tools/buf/go.mod), built from source into .tools/.
 $(TOOLS)/.built: tools/go.mod tools/buf/go.mod
@@ -59,6 +59,9 @@ test-short: ## the same without the race detector (faster, for a quick check)
 
 bench: tools ## every benchmark (ratios against a baseline of the same run) into bench/RESULTS.md
 	scripts/bench-report.sh
+
+bench-external: tools ## the gateway measured from outside, every process apart (PROFILE=1: a CPU profile too)
+	scripts/bench-external.sh
 
 run: build tools ## the whole stack in one process, data under ./data, fronting the SDK's everything-server
 	./bin/osiris up --data-dir ./data --upstream-stdio "everything=$(TOOLS)/everything-server"

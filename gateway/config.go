@@ -60,6 +60,8 @@ type Config struct {
 	// RefusalInterval is how often refused requests are recorded, aggregated (refusals.go).
 	RefusalInterval time.Duration
 	Edge            serve.Edge // --allowed-hosts, --body-read-timeout (edge.go)
+	// DebugAddr serves net/http/pprof on loopback when set (debug.go); off by default.
+	DebugAddr string
 }
 
 // DefaultConfig is the configuration of a plain `osiris-gateway`.
@@ -106,6 +108,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	c.Edge.RegisterFlags(fs)
+	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "serve Go profiles (net/http/pprof) at http://ADDR/debug/pprof/; a loopback IP:PORT, off when empty")
 }
 
 // originGuard refuses cross-origin browser requests except from the allowed origins.

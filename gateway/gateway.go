@@ -46,6 +46,7 @@ type Gateway struct {
 	audit    auditv1.AuditServiceClient
 	// refused counts the requests the HTTP guard refuses and records them, aggregated.
 	refused *refusals
+	debug   *debugServer // --debug-addr (debug.go); nil when off
 }
 
 // New connects the gateway to the services and binds its HTTP listener (unless --stdio). It
@@ -127,6 +128,10 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
+	if g.debug, err = listenDebug(cfg.DebugAddr); err != nil {
+		g.Close()
+		return nil, err
+	}
 	if !cfg.Stdio {
 		if g.lis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			g.Close()
@@ -146,6 +151,7 @@ func (g *Gateway) URL() string {
 
 // Close releases what New acquired; Run calls it.
 func (g *Gateway) Close() {
+	g.debug.close()
 	if g.sessions != nil {
 		g.sessions.Close() // a touch in progress ends before its connection closes
 	}
@@ -164,6 +170,7 @@ const telemetryDrain = 5 * time.Second
 
 // Run serves until ctx ends, then shuts down.
 func (g *Gateway) Run(ctx context.Context) error {
+	g.debug.serve(g.log)
 	cfg := g.cfg.c
 	if cfg.Stdio {
 		return g.Serve(ctx, &mcp.StdioTransport{})

@@ -109,7 +109,7 @@ func (c Config) check() error {
 	case c.RefusalInterval < minRefusalInterval || c.RefusalInterval > maxRefusalInterval:
 		return fmt.Errorf("--refusal-interval must be between %s and %s, got %s", minRefusalInterval, maxRefusalInterval, c.RefusalInterval)
 	}
-	return nil
+	return checkDebugAddr(c.DebugAddr)
 }
 
 // maxUpstreams bounds the upstreams of one gateway.
@@ -235,7 +235,7 @@ func (r Resolved) LogValue() slog.Value {
 		slog.String("telemetry-addr", c.TelemetryAddr), slog.Int("telemetry-spool", c.TelemetrySpool),
 		slog.String("session-addr", c.SessionAddr), slog.String("cache-addr", c.CacheAddr),
 		slog.String("config", c.ConfigFile), slog.Any("cached-tools", policies), slog.Bool("builtin-tools", c.BuiltinTools),
-		slog.Duration("refusal-interval", c.RefusalInterval))
+		slog.Duration("refusal-interval", c.RefusalInterval), slog.String("debug-addr", c.DebugAddr))
 }
 
 // redactURL hides what may be a secret in an upstream URL: its password and its query.
