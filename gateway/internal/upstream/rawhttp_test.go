@@ -34,6 +34,8 @@ type posted struct {
 	env    envelope
 }
 
+func (p posted) String() string { return p.body }
+
 type envelope struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
