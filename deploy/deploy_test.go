@@ -175,7 +175,8 @@ func TestKubernetesManifestsParseAndUseRealFlags(t *testing.T) {
 
 func TestExampleGatewayConfigValidates(t *testing.T) {
 	cfg := gateway.DefaultConfig()
-	cfg.ConfigFile = "gateway.json"
+	t.Chdir("..") // the example names paths from the repository root, where it is run
+	cfg.ConfigFile = "deploy/gateway.json"
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("deploy/gateway.json: %v", err)
 	}

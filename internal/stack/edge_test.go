@@ -243,7 +243,8 @@ func TestBrowsersCannotReachTheStack(t *testing.T) {
 	}
 
 	if after := state(t, addrs); after != before {
-		t.Errorf("the forged requests changed the stack:\nbefore %s\nafter  %s", before, after)
+		_, events := send(t, "GET", "http://"+addrs["audit"]+"/v1/audit/events", "", nil, "")
+		t.Errorf("the forged requests changed the stack:\nbefore %s\nafter  %s\naudit: %s", before, after, events)
 	}
 
 	// Bytes no identifier may hold: 400 with a reason, not 500.
