@@ -121,7 +121,7 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.proxy, err = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, Metrics: metrics,
+	g.proxy, err = proxy.New(proxy.Config{Upstreams: ups, Around: around, Logger: log, Version: "dev", MaxSessions: cfg.MaxSessions, SessionTimeout: cfg.SessionTimeout, Metrics: metrics,
 		Opened: sessions.Opened, Closed: sessions.Closed,
 		Tracer: tracer, Propagator: g.tel.Propagator})
 	if err != nil {
@@ -188,7 +188,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// guard refuses a missing token, cross-origin browser requests from pages the operator did
 	// not allow, and bodies over the limit.
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.proxy.Server() }, &mcp.StreamableHTTPOptions{
-		SessionTimeout:      cfg.SessionTimeout,
+		SessionTimeout:      0, // the proxy closes idle sessions: the SDK sees few of their requests
 		MaxRequestBodyBytes: cfg.MaxRequestBytes,
 		Logger:              g.log,
 	})

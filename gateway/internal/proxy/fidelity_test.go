@@ -158,7 +158,7 @@ func TestInitializeAtCapacityLeavesNothingBehind(t *testing.T) {
 	for range 50 {
 		a := &rawAgent{t: t, url: url}
 		msgs := a.initialize("2025-11-25")
-		if len(msgs) != 1 || !strings.HasPrefix(msgs[0], "HTTP 200") || !strings.Contains(msgs[0], fmt.Sprint(CodeAtCapacity)) {
+		if len(msgs) != 1 || !strings.Contains(msgs[0], `"error":{"code":`+fmt.Sprint(CodeAtCapacity)) {
 			t.Fatalf("initialize at capacity answered %q", msgs)
 		}
 		if a.session != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -35,11 +36,13 @@ type link struct {
 	readyCh     chan struct{} // closed when ready
 
 	mu               sync.Mutex
-	ready            bool                   // the agent is initialized and can receive on its own stream
-	agentInitialized bool                   // the agent sent notifications/initialized
-	readyParams      json.RawMessage        // its params, sent again to a re-initialised upstream
-	held             []held                 // what upstreams sent outside any call before that
-	pending          map[string]chan answer // the gateway\'s requests to the agent, by id
+	ready            bool                          // the agent is initialized and can receive on its own stream
+	agentInitialized bool                          // the agent sent notifications/initialized
+	readyParams      json.RawMessage               // its params, sent again to a re-initialised upstream
+	held             []held                        // what upstreams sent outside any call before that
+	pending          map[string]chan answer        // the gateway's requests to the agent, by id
+	inflight         map[string]context.CancelFunc // the agent's requests the edge serves, by id
+	active           atomic.Int64                  // when the session last served something (UnixNano)
 }
 
 // held is a message from an upstream kept until the agent has finished initializing.
@@ -148,7 +151,7 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 	}
 	// bg must not carry the initialize request's values: the SDK would send on its stream.
 	l := &link{proxy: p, ss: ss, id: ss.ID(), params: params, version: version, routes: newRoutes(), calls: newCalls(),
-		bg: context.Background(), out: &streams{post: map[string]*streamWriter{}}, pending: map[string]chan answer{}, listening: make(chan struct{}), upListening: make(chan struct{}), readyCh: make(chan struct{}), gone: make(chan struct{})}
+		bg: context.Background(), out: &streams{post: map[string]*streamWriter{}}, pending: map[string]chan answer{}, inflight: map[string]context.CancelFunc{}, listening: make(chan struct{}), upListening: make(chan struct{}), readyCh: make(chan struct{}), gone: make(chan struct{})}
 	if l.id == "" {
 		l.id = newStdioSessionID()
 	}
@@ -174,6 +177,7 @@ func (p *Proxy) connect(ctx context.Context, ss *mcp.ServerSession, params json.
 			return nil, &jsonrpc.Error{Code: CodeUpstreamUnavailable, Message: fmt.Sprintf("upstream %s is unavailable: %v", u.up.Name, err)}
 		}
 	}
+	l.touch()
 	if p.cfg.Opened != nil {
 		p.cfg.Opened(ctx, l.id, ss.InitializeParams())
 	}
@@ -319,11 +323,35 @@ func (l *link) supervise() {
 	for _, u := range l.ups {
 		wg.Go(func() { u.supervise(agentGone) })
 	}
-	<-agentGone
+	l.closeWhenIdle(agentGone)
 	wg.Wait()
 	l.proxy.drop(l.ss)
 	if l.proxy.cfg.Closed != nil {
 		l.proxy.cfg.Closed(l.id)
+	}
+}
+
+// closeWhenIdle waits until the agent has gone, closing its session when it has served
+// nothing for the proxy's SessionTimeout (the SDK would count only the requests it serves
+// itself, and the edge serves most).
+func (l *link) closeWhenIdle(agentGone <-chan struct{}) {
+	timeout := l.proxy.cfg.SessionTimeout
+	if timeout <= 0 {
+		<-agentGone
+		return
+	}
+	tick := time.NewTicker(min(timeout/4, time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-agentGone:
+			return
+		case <-tick.C:
+			if l.idle(timeout) {
+				l.proxy.cfg.Logger.Info("agent session idle; closed", "session", l.id, "idle", timeout)
+				l.ss.Close()
+			}
+		}
 	}
 }
 

@@ -38,6 +38,20 @@ type message struct {
 	Params  json.RawMessage `json:"params,omitempty"`
 }
 
+// encode writes the message around its params' bytes, unchanged.
+func (m message) encode() []byte {
+	out := make([]byte, 0, len(m.Params)+len(m.Method)+len(m.ID)+48)
+	out = append(out, `{"jsonrpc":"2.0"`...)
+	if m.ID != nil {
+		out = append(append(out, `,"id":`...), m.ID...)
+	}
+	out = append(append(out, `,"method":`...), quote(m.Method)...)
+	if m.Params != nil {
+		out = append(append(out, `,"params":`...), m.Params...)
+	}
+	return append(out, '}')
+}
+
 // errNoStream: the agent has no stream open to take the message.
 var errNoStream = errors.New("the agent has no stream open to receive it")
 
@@ -45,6 +59,8 @@ var errNoStream = errors.New("the agent has no stream open to receive it")
 // events to while the SDK's handler runs.
 type streamWriter struct {
 	http.ResponseWriter
+	own      bool // the gateway answers this request itself (serve.go), not the SDK
+	sse      bool // own: the response has become an event stream
 	mu       sync.Mutex
 	closed   bool
 	onHeader func() // called once the SDK has written the response's header
@@ -76,12 +92,21 @@ func (w *streamWriter) FlushError() error {
 
 func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// event adds one SSE event holding data, if the SDK made this response an event stream and
-// its handler still runs.
+// event adds one SSE event holding data, if the response is an event stream (or, for the
+// gateway's own, can still become one) and its handler still runs.
 func (w *streamWriter) event(data []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+	if w.closed {
+		return errNoStream
+	}
+	if w.own && !w.sse {
+		w.sse = true
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache, no-transform")
+		w.ResponseWriter.WriteHeader(http.StatusOK)
+	}
+	if !strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
 		return errNoStream
 	}
 	buf := make([]byte, 0, len(data)+24)
@@ -91,6 +116,24 @@ func (w *streamWriter) event(data []byte) error {
 		return err
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// respond writes the gateway's own response: the last event of its stream, or the whole body.
+func (w *streamWriter) respond(body []byte) {
+	w.mu.Lock()
+	sse := w.sse
+	w.mu.Unlock()
+	if sse {
+		w.event(body)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.ResponseWriter.Write(body)
 }
 
 // finish marks the response over: the SDK's handler has returned.
@@ -112,24 +155,32 @@ type streams struct {
 // response's header (for a GET: its stream is attached).
 func (s *streams) serve(next http.Handler, w http.ResponseWriter, r *http.Request, id string, listened func()) {
 	sw := &streamWriter{ResponseWriter: w, onHeader: listened}
+	s.register(id, sw)
+	defer s.unregister(id, sw)
+	next.ServeHTTP(sw, r)
+}
+
+// register names a response stream: by request id, or "" for the agent's own.
+func (s *streams) register(id string, sw *streamWriter) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if id == "" {
 		s.get = sw
 	} else {
 		s.post[id] = sw
 	}
-	s.mu.Unlock()
-	defer func() {
-		sw.finish()
-		s.mu.Lock()
-		if id == "" && s.get == sw {
-			s.get = nil
-		} else if s.post[id] == sw {
-			delete(s.post, id)
-		}
-		s.mu.Unlock()
-	}()
-	next.ServeHTTP(sw, r)
+}
+
+// unregister ends a response stream: nothing more is written to it.
+func (s *streams) unregister(id string, sw *streamWriter) {
+	sw.finish()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id == "" && s.get == sw {
+		s.get = nil
+	} else if s.post[id] == sw {
+		delete(s.post, id)
+	}
 }
 
 func (s *streams) write(reqID string, data []byte) error {
@@ -158,10 +209,7 @@ func (l *link) write(ctx context.Context, m message) error {
 	if c := l.proxy.stdio(); c != nil && l.ss.ID() == "" {
 		return c.write(m)
 	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
+	data := m.encode()
 	reqID := ""
 	if s, ok := sinkFrom(ctx); ok {
 		reqID = s.reqID

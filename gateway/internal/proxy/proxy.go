@@ -61,6 +61,9 @@ type Config struct {
 	Logger    *slog.Logger
 	// Version is reported as the gateway's own implementation version.
 	Version string
+	// SessionTimeout closes an agent's session (over HTTP) that has served nothing for this
+	// long; 0 keeps it until the agent leaves.
+	SessionTimeout time.Duration
 	// MaxSessions bounds how many downstream sessions (and so upstream sessions and stdio
 	// children) exist at once; 0 means no bound.
 	MaxSessions int
@@ -83,8 +86,7 @@ type Proxy struct {
 
 	mu         sync.Mutex
 	links      map[*mcp.ServerSession]*link
-	sdk        map[string]bool // the request methods the SDK's server accepts (raw.go)
-	shared     []*sharedUp     // by upstream, nil for those not shared
+	shared     []*sharedUp // by upstream, nil for those not shared
 	supervisor sync.WaitGroup
 	byID       map[string]*link // the same links by session id ("" for the stdio agent)
 	stdioConn  *rawConn         // the stdio agent's connection, if any
@@ -101,7 +103,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, byID: map[string]*link{}, sdk: sdkMethods(), shared: make([]*sharedUp, len(cfg.Upstreams))}
+	p := &Proxy{cfg: cfg, links: map[*mcp.ServerSession]*link{}, byID: map[string]*link{}, shared: make([]*sharedUp, len(cfg.Upstreams))}
 	for i, up := range cfg.Upstreams {
 		if up.Shared {
 			p.shared[i] = newShared(p, up)
@@ -132,6 +134,10 @@ func (p *Proxy) Sessions() int {
 	return len(p.links)
 }
 
+// receive is the SDK server's middleware. Single requests over HTTP and stdio are served by
+// the gateway's edge before the SDK decodes them (serve.go); what reaches the SDK is the
+// handshake (initialize, notifications/initialized), ping, cancellation, and the requests of a
+// JSON-RPC batch, which the SDK splits.
 func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
 		ss, _ := req.GetSession().(*mcp.ServerSession)
@@ -143,19 +149,22 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 		if err != nil {
 			return nil, err
 		}
-		began := time.Now()
-		call := &wire.Call{Method: method, Params: params}
-		defer func() { p.cfg.Metrics.operation(ctx, began, call, protocolVersion(ss), err) }()
-		ctx, span := p.traced(ctx, call, req)
-		defer span.End()
+		var header http.Header
+		if extra := req.GetExtra(); extra != nil {
+			header = extra.Header
+		}
 		if method == "initialize" {
+			began := time.Now()
+			call := &wire.Call{Method: method, Params: params}
+			defer func() { p.cfg.Metrics.operation(ctx, began, call, protocolVersion(ss), err) }()
+			ctx, span := p.traced(ctx, call, header)
+			defer span.End()
 			return p.initialize(ctx, next, ss, req, params)
 		}
 		l := p.link(ss)
 		if l == nil {
 			return nil, errors.New("session is not initialized")
 		}
-		call.Session = l.id
 		if method == "notifications/initialized" {
 			res, err := next(ctx, method, req)
 			l.initialized(ctx, params)
@@ -165,12 +174,11 @@ func (p *Proxy) receive(next mcp.MethodHandler) mcp.MethodHandler {
 			l.notifyUpstreams(ctx, method, params)
 			return nil, nil
 		}
-		ctx = withSink(ctx, l, stashedID(req), call.ProgressToken())
-		reply, err := p.cfg.Around(ctx, call, func(ctx context.Context) (*wire.Reply, error) { return l.forward(ctx, call) })
+		result, err := p.serve(ctx, l, method, params, stashedID(req), header)
 		if err != nil {
 			return nil, passError(err)
 		}
-		return &rawResult{raw: reply.Result}, nil
+		return &rawResult{raw: result}, nil
 	}
 }
 

@@ -93,10 +93,11 @@ type envelope struct {
 // edge is the proxy's side of the HTTP edge, before the SDK's handler. For a POST holding one
 // JSON-RPC message it reads the body and: refuses an initialize past MaxSessions before the
 // SDK creates a session for it; takes the agent's answers to the gateway's own requests
-// (outbound.go); answers requests for methods the SDK does not know (foreign.go); stashes a
-// request's params and id for the middleware, and registers its response stream. A GET's
-// response is registered as the agent's own stream. A JSON-RPC batch is left to the SDK (its
-// params then reach the upstream as the SDK decoded them).
+// (outbound.go); serves every request but the handshake and ping itself (serve.go) and
+// forwards notifications to the upstreams; stashes the params and id of what it leaves to the
+// SDK. A GET's response is registered as the agent's own stream. A JSON-RPC batch is left to
+// the SDK (its params then reach the upstream as the SDK decoded them, and a method the SDK
+// does not know in it is refused by the SDK).
 func (p *Proxy) edge(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sid := r.Header.Get("Mcp-Session-Id")
@@ -131,20 +132,25 @@ func (p *Proxy) edge(next http.Handler) http.Handler {
 				writeRPCError(w, http.StatusOK, env.ID, CodeAtCapacity, p.atCapacity())
 				return
 			}
-		case l == nil || sid == "":
+		case l == nil:
+			// No session of the gateway's: the SDK answers (404 for an unknown session).
 		case p.ownAnswer(l, env):
 			w.WriteHeader(http.StatusAccepted)
 			return
-		case p.foreign(env.Method):
-			p.answerForeign(w, r, l, env)
+		case env.Method == "notifications/cancelled":
+			l.cancelled(env.Params)
+		case env.Method == "" || sdkOwned(env.Method):
+		case len(env.ID) == 0:
+			l.touch()
+			l.notifyUpstreams(r.Context(), env.Method, env.Params)
+			w.WriteHeader(http.StatusAccepted)
+			return
+		default:
+			p.serveHTTP(w, r, l, env)
 			return
 		}
 		r.Header = r.Header.Clone()
 		stash(r.Header, string(env.ID), env.Params)
-		if l != nil && env.Method != "" && len(env.ID) > 0 {
-			l.out.serve(next, w, r, string(env.ID), nil)
-			return
-		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -210,11 +216,16 @@ func (c *rawConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		if !ok {
 			return msg, nil
 		}
-		if c.p.foreign(req.Method) {
-			if l := c.p.linkByID(""); l != nil {
-				go c.answerForeign(l, req)
-				continue
+		if l := c.p.linkByID(""); l != nil && !sdkOwned(req.Method) {
+			if req.IsCall() {
+				go c.serve(l, req)
+			} else {
+				l.notifyUpstreams(context.Background(), req.Method, req.Params)
 			}
+			continue
+		}
+		if l := c.p.linkByID(""); l != nil && req.Method == "notifications/cancelled" {
+			l.cancelled(req.Params)
 		}
 		h := http.Header{}
 		id, _ := json.Marshal(req.ID.Raw())
@@ -232,20 +243,6 @@ func (p *Proxy) stdio() *rawConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stdioConn
-}
-
-// sdkMethods are the methods the SDK's server (v1.8.0) accepts: the specification's
-// and, registered by New, tasks/*. A request for any other method is answered by the gateway
-// itself (foreign.go) instead of being refused by the SDK's transport, so it reaches the
-// upstream, which decides whether it exists. TestSDKMethodsAreTheSDKs keeps the list true.
-func sdkMethods() map[string]bool {
-	return map[string]bool{"initialize": true, "ping": true, "completion/complete": true, "server/discover": true,
-		"prompts/list": true, "prompts/get": true, "tools/list": true, "tools/call": true,
-		"resources/list": true, "resources/templates/list": true, "resources/read": true,
-		"resources/subscribe": true, "resources/unsubscribe": true, "subscriptions/listen": true,
-		"logging/setLevel": true, "tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true,
-		"notifications/initialized": true, "notifications/cancelled": true, "notifications/progress": true,
-		"notifications/roots/list_changed": true}
 }
 
 // registerTasks registers the task methods of the 2025-11-25 specification, which the SDK's

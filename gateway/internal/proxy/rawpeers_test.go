@@ -193,6 +193,12 @@ func (a *rawAgent) post(body string, answer func(req rawMsg) string) []string {
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			var m rawMsg
+			if json.Unmarshal(b, &m) == nil && (m.Result != nil || m.Error != nil) && m.Method == "" {
+				return []string{string(bytes.TrimSpace(b))} // a response alone, as JSON
+			}
+		}
 		return []string{fmt.Sprintf("HTTP %d %s", resp.StatusCode, bytes.TrimSpace(b))}
 	}
 	var out []string

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -16,7 +15,7 @@ import (
 // comes from the request's _meta (the MCP convention) or, failing that, its HTTP headers; the
 // span's context is spliced into the params' _meta (when the request has params), so the
 // upstream continues the trace.
-func (p *Proxy) traced(ctx context.Context, call *wire.Call, req mcp.Request) (context.Context, trace.Span) {
+func (p *Proxy) traced(ctx context.Context, call *wire.Call, header http.Header) (context.Context, trace.Span) {
 	if p.cfg.Propagator == nil || p.cfg.Tracer == nil {
 		return ctx, trace.SpanFromContext(ctx)
 	}
@@ -33,8 +32,8 @@ func (p *Proxy) traced(ctx context.Context, call *wire.Call, req mcp.Request) (c
 	}
 	if carrier["traceparent"] != "" {
 		ctx = p.cfg.Propagator.Extract(ctx, carrier)
-	} else if extra := req.GetExtra(); extra != nil && extra.Header != nil {
-		ctx = p.cfg.Propagator.Extract(ctx, propagation.HeaderCarrier(extra.Header))
+	} else if header != nil {
+		ctx = p.cfg.Propagator.Extract(ctx, propagation.HeaderCarrier(header))
 	}
 	ctx, span := p.cfg.Tracer.Start(ctx, call.Method, trace.WithSpanKind(trace.SpanKindServer))
 	if call.Params != nil && call.Method != "initialize" && span.SpanContext().IsValid() {
