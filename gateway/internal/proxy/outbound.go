@@ -60,7 +60,7 @@ var errNoStream = errors.New("the agent has no stream open to receive it")
 type streamWriter struct {
 	http.ResponseWriter
 	own      bool // the gateway answers this request itself (serve.go), not the SDK
-	sse      bool // own: the response has become an event stream
+	sse      bool // own: the response is an event stream
 	mu       sync.Mutex
 	closed   bool
 	onHeader func() // called once the SDK has written the response's header
@@ -100,12 +100,6 @@ func (w *streamWriter) event(data []byte) error {
 	if w.closed {
 		return errNoStream
 	}
-	if w.own && !w.sse {
-		w.sse = true
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Header().Set("Cache-Control", "no-cache, no-transform")
-		w.ResponseWriter.WriteHeader(http.StatusOK)
-	}
 	if !strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
 		return errNoStream
 	}
@@ -116,6 +110,16 @@ func (w *streamWriter) event(data []byte) error {
 		return err
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// startSSE makes the gateway's own response an event stream (the header goes with the first
+// event).
+func (w *streamWriter) startSSE() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sse = true
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache, no-transform")
 }
 
 // respond writes the gateway's own response: the last event of its stream, or the whole body.

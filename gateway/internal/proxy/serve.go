@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -45,8 +46,9 @@ func sdkOwned(method string) bool {
 	return false
 }
 
-// serveHTTP answers one request at the edge: JSON when the result comes before anything else,
-// an event stream when the upstream sends something for the request first.
+// serveHTTP answers one request at the edge: an event stream when the agent accepts one (as the
+// SDK answers), else JSON, with what the upstream sends for the request on the agent's own
+// stream.
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, l *link, env envelope) {
 	id := string(env.ID)
 	ctx, cancel := context.WithCancel(r.Context())
@@ -54,6 +56,9 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, l *link, env e
 	done := l.begin(id, cancel)
 	defer done()
 	sw := &streamWriter{ResponseWriter: w, own: true}
+	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		sw.startSSE()
+	}
 	l.out.register(id, sw)
 	defer l.out.unregister(id, sw)
 	res, err := p.serve(ctx, l, env.Method, env.Params, id, r.Header)
