@@ -60,8 +60,16 @@ func gatewayFor(t *testing.T, cfg Config) (*Proxy, string) {
 	}
 	srv := httptest.NewServer(p.Handler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return p.Server() }, nil)))
 	t.Cleanup(srv.Close)
-	// Runs first: agents have closed, so every upstream session must end before the servers go.
-	t.Cleanup(func() { waitFor(t, func() bool { return p.Sessions() == 0 }) })
+	// Runs first: agents have closed, so every upstream session must end before the servers
+	// go; then the shared ones close.
+	t.Cleanup(func() {
+		waitFor(t, func() bool { return p.Sessions() == 0 })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
 	return p, srv.URL
 }
 

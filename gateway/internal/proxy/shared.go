@@ -240,13 +240,8 @@ func (sh *sharedUp) relayRequest(ctx context.Context, method string, params json
 	if method == "ping" {
 		return json.RawMessage("{}"), nil
 	}
-	if _, ok := sinkFrom(ctx); ok {
-		for _, t := range wire.Audience(ctx, true) {
-			if s, ok := sinkFrom(t); ok && t.Err() == nil {
-				return s.link.request(t, method, params)
-			}
-		}
-	}
+	// The session is every agent's: none of them is asked on the others' behalf, even when
+	// the request came inside one agent's call.
 	return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound,
 		Message: fmt.Sprintf("%s: the gateway's shared session with %s has no agent to ask", method, sh.up.Name)}
 }
