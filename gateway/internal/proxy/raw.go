@@ -129,7 +129,9 @@ func (p *Proxy) edge(next http.Handler) http.Handler {
 		switch {
 		case env.Method == "initialize" && sid == "":
 			if p.cfg.MaxSessions > 0 && p.Sessions() >= p.cfg.MaxSessions {
-				writeRPCError(w, http.StatusOK, env.ID, CodeAtCapacity, p.atCapacity())
+				// A JSON-RPC error in a 200, as the SDK answers errors, so clients show its message.
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(encode(response(env.ID, nil, &jsonrpc.Error{Code: CodeAtCapacity, Message: p.atCapacity()})))
 				return
 			}
 		case l == nil:
@@ -153,21 +155,6 @@ func (p *Proxy) edge(next http.Handler) http.Handler {
 		stash(r.Header, string(env.ID), env.Params)
 		next.ServeHTTP(w, r)
 	})
-}
-
-// writeRPCError answers a POST with a JSON-RPC error, as the SDK answers the ones it refuses.
-func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int64, msg string) {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
-	}
-	body, _ := json.Marshal(struct {
-		Version string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   jsonrpc.Error   `json:"error"`
-	}{"2.0", id, jsonrpc.Error{Code: code, Message: msg}})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
 }
 
 // rawStdio is the stdio edge's half of the stash: its connection stashes each request's
