@@ -15,17 +15,16 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// The SDK's server keeps the protocol's state machine towards agents (initialize, ping,
-// sessions, SSE streams, cancellation), but hands its handlers params it has decoded into
-// its own types, and would encode results from its types. The gateway keeps the bytes:
+// The gateway's edge, HTTP (edge) and stdio (rawConn), sees every message an agent sends
+// before the SDK does. It serves single requests itself (serve.go) and takes the agents'
+// answers to its own requests (outbound.go). What it leaves to the SDK's server (initialize,
+// notifications/initialized, and the requests of a JSON-RPC batch) reaches the middleware
+// with its bytes kept:
 //
-//   - Params: before the SDK reads a request, the gateway's HTTP edge (RawParams) or stdio
-//     connection (rawStdio) copies the params as sent into the request's RequestExtra.Header
-//     under rawParamsKey; the middleware takes them from there.
+//   - Params: the edge copies the params as sent, and the request's id, into the request's
+//     RequestExtra.Header under keys no client can set; the middleware takes them from there.
 //   - Results: the middleware returns a rawResult, which the SDK encodes as the upstream
 //     wrote it.
-//   - Messages to the agent: a rawParams, sent through the SDK's own sending handler with the
-//     context of the agent request they belong to, so they go on that request's stream.
 
 // rawParamsKey is not in canonical header form: net/http stores every header it reads under
 // its canonical form, so no client can set this key; only the gateway's own code can.
@@ -259,28 +258,8 @@ func (r *rawResult) MarshalJSON() ([]byte, error) {
 	return r.raw, nil
 }
 
-// outgoingRequest is a message to the agent for the SDK's sending handler: its params are
-// rawParams, and absent params are a nil Params, which the SDK leaves out of the message.
-type outgoingRequest struct {
-	*mcp.ServerRequest[*rawParams]
-}
-
-func (r *outgoingRequest) GetParams() mcp.Params {
-	if r.Params == nil {
-		return nil
-	}
-	return r.Params
-}
-
-func outgoing(ss *mcp.ServerSession, params json.RawMessage) mcp.Request {
-	req := &mcp.ServerRequest[*rawParams]{Session: ss}
-	if params != nil {
-		req.Params = &rawParams{raw: params}
-	}
-	return &outgoingRequest{req}
-}
-
-// rawParams are params the SDK sends to the agent as the upstream wrote them.
+// rawParams are the params of a task method as sent (registerTasks); the SDK decodes them
+// into nothing but their bytes.
 type rawParams struct {
 	mcp.ParamsBase
 	raw json.RawMessage
