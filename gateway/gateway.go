@@ -93,7 +93,6 @@ func New(resolved Resolved, log *slog.Logger) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("session service at %s: %w", cfg.SessionAddr, err)
 	}
-	checkServices(context.Background(), log, map[string]*grpc.ClientConn{"audit": g.conn, "telemetry": g.tconn, "cache": g.cconn, "session": g.sconn})
 	sessionClient := sessionv1.NewSessionServiceClient(g.sconn)
 	sessions, err := fanout.NewSessions(sessionClient, cfg.SessionTimeout, meter, log)
 	if err != nil {
@@ -176,6 +175,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return g.Serve(ctx, &mcp.StdioTransport{})
 	}
 	defer g.Close()
+	defer g.checkServices(ctx)()
 	defer g.startSpool()()
 	// Refusals are recorded until the HTTP server has stopped, then once more.
 	refCtx, stopRef := context.WithCancel(context.Background())
@@ -213,6 +213,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 // in-memory transport in tests) until ctx ends or the agent leaves, then shuts down.
 func (g *Gateway) Serve(ctx context.Context, t mcp.Transport) error {
 	defer g.Close()
+	defer g.checkServices(ctx)()
 	defer g.startSpool()()
 	err := g.proxy.Server().Run(ctx, g.proxy.Stashing(t))
 	return errors.Join(err, g.closeSessions())
