@@ -1,8 +1,8 @@
 # Groups a profile's samples (CPU time, or with -sample_index=alloc_space bytes allocated) by
-# what the gateway was doing, from `go tool pprof -traces BINARY PROFILE`: each sample goes to the first group that one of its
-# frames matches, read from the leaf towards the root, so a syscall counts for the HTTP or gRPC
-# code that made it and an allocation for the decoder that asked for it. Prints one row per
-# group with its share of all samples, largest first.
+# what the gateway was doing, from `go tool pprof -traces BINARY PROFILE`: each sample goes to
+# the first group that one of its frames matches, read from the leaf towards the root, so a
+# syscall counts for the HTTP or gRPC code that made it and an allocation for the decoder that
+# asked for it. Prints one row per group with its share of all samples, largest first.
 
 # amount turns a sample's value into ms (times) or MB (bytes), and sets unit.
 function amount(v) {
@@ -52,8 +52,8 @@ function group(f) {
 # jsonGroup says whether the JSON frames of a stack decoded or encoded.
 function jsonGroup(frames) {
 	if (frames ~ /(Unmarshal|[dD]ecode|Parse|parse|readValue|Valid)/)
-		return "SDK JSON decode"
-	return "SDK JSON encode"
+		return "JSON decode (the SDK's internal/json, encoding/json)"
+	return "JSON encode (the SDK's internal/json, encoding/json)"
 }
 
 function flush() {
@@ -67,7 +67,7 @@ function flush() {
 
 /^-----------\+/ { flush(); g = ""; json = 0; jframes = ""; next }
 /^ +-?[0-9.]+(us|ms|s|B|kB|MB|GB) +/ { value = amount($1); frame = $2; }
-/^ +[^ 0-9]/ && value != "" { frame = $1 }
+/^ +[^ 0-9-]/ && value != "" { frame = $1 }
 value != "" && frame != "" {
 	if (g == "") {
 		r = group(frame)
