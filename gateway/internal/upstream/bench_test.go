@@ -82,7 +82,7 @@ func BenchmarkHTTPCallSDKClient(b *testing.B) {
 	defer srv.Close()
 	ctx := context.Background()
 	client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: sharedClient()}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: ownClient()}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 const (
-	// maxIdleConnsPerHost is how many idle connections the package's shared client keeps to
+	// maxIdleConnsPerHost is how many idle connections a session's own client keeps to
 	// one upstream: every session's calls are POSTs to the same host, and net/http's default
 	// of 2 would make 32 concurrent sessions open and close connections all the time.
 	maxIdleConnsPerHost = 256
@@ -42,14 +42,15 @@ const (
 	acceptPostBody = mediaJSON + ", " + mediaSSE
 )
 
-// sharedClient is the client of HTTP upstreams configured without one: one pool of
-// connections for every session of the process.
-var sharedClient = sync.OnceValue(func() *http.Client {
+// ownClient is the client of a session configured without one: a pool of its own, closed
+// with the session. The gateway passes one client to every session (resolve.go), so that its
+// sessions share one pool.
+func ownClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 0 // no bound across hosts; each host has its own
 	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	return &http.Client{Transport: t}
-})
+}
 
 // httpConn is a session over the streamable HTTP transport (MCP 2025-11-25). Each call is a
 // POST whose response stream is read by the calling goroutine, so what the server sends on
@@ -58,6 +59,7 @@ type httpConn struct {
 	s      *Session
 	url    string
 	client *http.Client
+	owned  bool // client is the session's own: its idle connections close with it
 	header http.Header
 
 	mu        sync.Mutex
@@ -80,7 +82,7 @@ func urlName(raw string) (string, error) {
 func newHTTP(s *Session, cfg *HTTP) (*httpConn, error) {
 	h := &httpConn{s: s, url: cfg.URL, client: cfg.Client, header: cfg.Header}
 	if h.client == nil {
-		h.client = sharedClient()
+		h.client, h.owned = ownClient(), true
 	}
 	return h, nil
 }
@@ -271,6 +273,9 @@ func (h *httpConn) openListen(ctx context.Context) {
 
 // close deletes the session on the server; a server that does not allow it answers 405.
 func (h *httpConn) close() error {
+	if h.owned {
+		defer h.client.CloseIdleConnections()
+	}
 	h.mu.Lock()
 	sid := h.sessionID
 	h.mu.Unlock()

@@ -24,7 +24,6 @@ func TestMain(m *testing.M) {
 		os.Exit(runChild(mode))
 	}
 	code := m.Run()
-	sharedClient().CloseIdleConnections()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -31,7 +31,7 @@ type Handler struct {
 // HTTP is a streamable HTTP upstream.
 type HTTP struct {
 	URL    string
-	Client *http.Client // nil: a client with a pooled transport of its own
+	Client *http.Client // nil: the session's own pooled client; share one to share connections
 	Header http.Header  // sent with every request (for instance Authorization)
 }
 
