@@ -27,6 +27,16 @@ const EnvPrefix = "OSIRIS_AUDIT"
 type Config struct {
 	lifecycle.Settings
 	MaxArgumentsBytes int
+	// SigningKeyFile holds the checkpoints' signed-note private key (`osiris-audit keygen`);
+	// empty, the service generates one in the data dir and warns.
+	SigningKeyFile string
+	// KeyName names the generated key, and so the log's origin (with SigningKeyFile, the key's
+	// own name is the origin).
+	KeyName string
+	// CheckpointInterval is the least time between two checkpoints.
+	CheckpointInterval time.Duration
+	// CheckpointDir receives every new checkpoint outside the store (empty: none).
+	CheckpointDir string
 	// Now is the wall clock and Elapsed the monotonic one (tests); the process's clocks when
 	// nil (see platform/hwclock).
 	Now     func() time.Time
@@ -36,8 +46,10 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `osiris-audit`.
 func DefaultConfig() Config {
 	return Config{
-		Settings:          lifecycle.Defaults("./data/audit", "127.0.0.1:7101", "127.0.0.1:8101"),
-		MaxArgumentsBytes: ledger.DefaultMaxArgumentsBytes,
+		Settings:           lifecycle.Defaults("./data/audit", "127.0.0.1:7101", "127.0.0.1:8101"),
+		MaxArgumentsBytes:  ledger.DefaultMaxArgumentsBytes,
+		KeyName:            "osiris-audit",
+		CheckpointInterval: ledger.DefaultCheckpointInterval,
 	}
 }
 
@@ -48,6 +60,9 @@ const queueUnit = "requests (an Append or an AppendBatch)"
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Settings.RegisterFlags(fs, queueUnit)
 	fs.IntVar(&c.MaxArgumentsBytes, "max-arguments-bytes", c.MaxArgumentsBytes, "largest encoded arguments of one event")
+	fs.StringVar(&c.SigningKeyFile, "signing-key-file", c.SigningKeyFile, "signed-note private key that signs checkpoints (osiris-audit keygen); empty: generate one in the data dir")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "least time between two checkpoints of a growing log")
+	fs.StringVar(&c.CheckpointDir, "checkpoint-dir", c.CheckpointDir, "directory that receives every new checkpoint (file \"checkpoint\"); the service refuses to start on a store behind it")
 }
 
 // Validate reports the first setting that cannot work.
@@ -57,6 +72,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxArgumentsBytes < 1024 || c.MaxArgumentsBytes > 64<<20 {
 		return fmt.Errorf("--max-arguments-bytes must be between 1024 and %d, got %d", 64<<20, c.MaxArgumentsBytes)
+	}
+	if c.CheckpointInterval < 10*time.Millisecond || c.CheckpointInterval > time.Hour {
+		return fmt.Errorf("--checkpoint-interval must be between 10ms and 1h, got %s", c.CheckpointInterval)
 	}
 	return nil
 }
@@ -88,11 +106,21 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := loadSigningKey(cfg.SigningKeyFile, cfg.DataDir, cfg.KeyName, lc.Log())
+	if err != nil {
+		return nil, errors.Join(err, lc.Close())
+	}
 	l, err := ledger.Open(badgerstore.New(lc.DB()), ledger.Config{
-		MaxArgumentsBytes: cfg.MaxArgumentsBytes,
-		Queue:             lc.Queue(),
-		Now:               cfg.Now,
-		Elapsed:           cfg.Elapsed,
+		Signer:             key.signer,
+		Verifier:           key.verifier,
+		VerifierKey:        key.vkey,
+		CheckpointInterval: cfg.CheckpointInterval,
+		CheckpointDir:      cfg.CheckpointDir,
+		Log:                lc.Log(),
+		MaxArgumentsBytes:  cfg.MaxArgumentsBytes,
+		Queue:              lc.Queue(),
+		Now:                cfg.Now,
+		Elapsed:            cfg.Elapsed,
 		// A failed integrity check (the tail at start, or a VerifyChain) makes the service
 		// not ready until a later VerifyChain passes.
 		OnHealth: func(err error) {

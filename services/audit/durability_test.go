@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
-	"google.golang.org/protobuf/proto"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/badgerdb"
 	"github.com/osirisplane/osiris/services/audit/internal/badgerstore"
+	"github.com/osirisplane/osiris/services/audit/internal/ledger"
+	"github.com/osirisplane/osiris/services/audit/internal/logtree"
 )
 
 func appendN(t *testing.T, c auditv1.AuditServiceClient, n int) []*auditv1.AppendResponse {
@@ -85,12 +86,16 @@ func rewrite(t *testing.T, txn *badger.Txn, seq uint64, change func(*auditv1.Eve
 	if err != nil {
 		return err
 	}
-	e := &auditv1.Event{}
-	if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, e) }); err != nil {
+	var en ledger.Entry
+	if err := item.Value(func(v []byte) error {
+		var err error
+		en, err = badgerstore.DecodeEntry(append([]byte(nil), v...))
+		return err
+	}); err != nil {
 		return err
 	}
-	change(e)
-	b, err := proto.Marshal(e)
+	change(en.Event) // its stored leaf hash and tree nodes stay as they were
+	b, err := badgerstore.EncodeEntry(en)
 	if err != nil {
 		return err
 	}
@@ -190,7 +195,7 @@ func TestRedactedSecretsNeverReachTheDataDir(t *testing.T) {
 	}
 }
 
-func TestRestartContinuesSequenceAndChain(t *testing.T) {
+func TestRestartContinuesSequenceAndTree(t *testing.T) {
 	dir := t.TempDir()
 	r := start(t, testConfig(dir))
 	first := appendN(t, r.client, 5)
@@ -205,8 +210,18 @@ func TestRestartContinuesSequenceAndChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(e.GetPrevHash(), first[4].GetHash()) {
-		t.Fatalf("prev_hash of seq 6 = %x, want the hash of seq 5 %x", e.GetPrevHash(), first[4].GetHash())
+	if !bytes.Equal(e.GetHash(), next.GetHash()) || len(e.GetPrevHash()) != 0 {
+		t.Fatalf("seq 6: hash %x prev_hash %x; want the receipt's leaf hash %x and no prev_hash", e.GetHash(), e.GetPrevHash(), next.GetHash())
 	}
-	mustVerify(t, r.client, 6)
+	// The tree after the restart is the tree of all six leaves, the first five from before.
+	want := logtree.NewVerifier()
+	for _, rc := range append(first, next) {
+		if err := want.Append(rc.GetHash()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, _ := want.Root()
+	if v := mustVerify(t, r.client, 6); !bytes.Equal(v.GetHeadHash(), root) {
+		t.Fatalf("root after restart %x, want %x", v.GetHeadHash(), root)
+	}
 }

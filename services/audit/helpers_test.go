@@ -135,7 +135,7 @@ func listAll(t testing.TB, c auditv1.AuditServiceClient, req *auditv1.ListEvents
 	}
 }
 
-func mustVerify(t testing.TB, c auditv1.AuditServiceClient, checked uint64) {
+func mustVerify(t testing.TB, c auditv1.AuditServiceClient, checked uint64) *auditv1.VerifyChainResponse {
 	t.Helper()
 	v, err := c.VerifyChain(context.Background(), &auditv1.VerifyChainRequest{})
 	if err != nil {
@@ -144,6 +144,7 @@ func mustVerify(t testing.TB, c auditv1.AuditServiceClient, checked uint64) {
 	if !v.GetOk() || v.GetChecked() != checked {
 		t.Fatalf("verify = ok %v, checked %d, first bad %d (%s); want ok, %d checked", v.GetOk(), v.GetChecked(), v.GetFirstBadSeq(), v.GetReason(), checked)
 	}
+	return v
 }
 
 func waitReady(t testing.TB, url string) {

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/apierr"
-	"github.com/osirisplane/osiris/services/audit/internal/chain"
+	"github.com/osirisplane/osiris/services/audit/internal/leaf"
+	"github.com/osirisplane/osiris/services/audit/internal/logtree"
 )
 
 // TailCheck is how many events at the end of the log Open verifies: enough to catch a torn or
@@ -52,38 +55,38 @@ func (l *Ledger) Health() error {
 func (l *Ledger) VerifiedSeq() uint64 { return l.integrity.verified.Load() }
 
 // checkTail verifies the last TailCheck events up to the head read at Open: that they are all
-// there (the sequence is dense), decode, and chain to each other and to the head's hash.
+// there (the sequence is dense), decode, and hash to their stored leaf hashes, and that the
+// tree's stored nodes over them are the tree those leaves make.
 func (l *Ledger) checkTail(ctx context.Context) {
 	head := l.head.seq
-	if head == 0 {
+	if head == 0 || l.Health() != nil {
 		return
 	}
-	from := uint64(1)
+	base := uint64(0)
 	if head > TailCheck {
-		from = head - TailCheck + 1
+		base = head - TailCheck
 	}
-	v := chain.NewVerifier()
-	if from > 1 {
-		anchor, err := l.store.Get(from - 1)
-		if err == nil {
-			err = selfCheck(anchor)
-		}
-		if err != nil {
-			l.integrity.set(from-2, corruption(from-1, err))
-			return
-		}
-		v = chain.Resume(from-1, anchor.GetHash())
+	r, err := logtree.Range(base, l.store.Nodes)
+	if err != nil {
+		l.integrity.set(base, corruption(base, fmt.Errorf("tree nodes: %w", err)))
+		return
 	}
+	next := base + 1
 	var bad error
-	err := l.store.Scan(ctx, Index{Kind: IndexAll}, from-1, func(e *auditv1.Event) (bool, error) {
+	err = l.store.Scan(ctx, Index{Kind: IndexAll}, base, func(e *auditv1.Event) (bool, error) {
 		if e.GetSeq() > head {
 			return false, nil
 		}
-		if err := v.Next(e); err != nil {
-			bad = corruption(v.Checked()+1, err)
+		if e.GetSeq() != next {
+			bad = corruption(next, errors.New("the event is missing"))
 			return false, nil
 		}
-		return true, nil
+		if err := selfCheck(e); err != nil {
+			bad = corruption(next, err)
+			return false, nil
+		}
+		next++
+		return true, r.Append(e.GetHash(), nil)
 	})
 	var ce *CorruptError
 	switch {
@@ -91,23 +94,31 @@ func (l *Ledger) checkTail(ctx context.Context) {
 		bad = corruption(ce.Seq, err)
 	case err != nil:
 		bad = fmt.Errorf("check the tail of the audit log: %w", err)
-	case bad == nil && v.Checked() < head:
-		bad = corruption(v.Checked()+1, errors.New("the event is missing"))
-	case bad == nil && !bytes.Equal(v.Head(), l.head.hash):
-		bad = corruption(head, errors.New("the head's hash does not end the chain"))
+	case bad == nil && next <= head:
+		bad = corruption(next, errors.New("the event is missing"))
+	case bad == nil:
+		if want, werr := l.tree.GetRootHash(nil); werr != nil || !equalRoots(r, want) {
+			bad = corruption(base+1, fmt.Errorf("the stored tree nodes after seq %d are not the tree of the stored events", base))
+		}
 	}
-	l.integrity.set(min(v.Checked(), head), bad)
+	l.integrity.set(min(next-1, head), bad)
 }
 
-// selfCheck verifies that e's hash matches its contents and its prev_hash (not that the
-// prev_hash matches the previous event: that needs the previous event).
+func equalRoots(r interface {
+	GetRootHash(compact.VisitFn) ([]byte, error)
+}, want []byte) bool {
+	got, err := r.GetRootHash(nil)
+	return err == nil && bytes.Equal(got, want)
+}
+
+// selfCheck verifies that e's stored leaf hash is the hash of its contents.
 func selfCheck(e *auditv1.Event) error {
-	want, err := chain.Digest(e.GetPrevHash(), e)
+	want, err := leaf.Hash(e)
 	if err != nil {
 		return err
 	}
 	if !bytes.Equal(e.GetHash(), want) {
-		return errors.New("hash does not match the event's contents")
+		return errors.New("the event's contents do not hash to its leaf hash")
 	}
 	return nil
 }

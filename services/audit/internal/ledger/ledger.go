@@ -1,15 +1,19 @@
-// Package ledger is the audit log's domain: it validates and redacts events, numbers and
-// chains them in its single writer, and answers reads from store snapshots.
+// Package ledger is the audit log's domain: it validates and redacts events, numbers them and
+// grows the Merkle tree over them in its single writer, signs checkpoints of the tree, and
+// answers reads and proofs from store snapshots.
 package ledger
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
@@ -17,7 +21,8 @@ import (
 	"github.com/osirisplane/osiris/platform/hwclock"
 	"github.com/osirisplane/osiris/platform/redact"
 	"github.com/osirisplane/osiris/platform/writer"
-	"github.com/osirisplane/osiris/services/audit/internal/chain"
+	"github.com/osirisplane/osiris/services/audit/internal/leaf"
+	"github.com/osirisplane/osiris/services/audit/internal/logtree"
 )
 
 // DefaultMaxArgumentsBytes bounds the encoded size of an event's arguments.
@@ -40,9 +45,26 @@ type Config struct {
 	// OnHealth, when set, is told each integrity check's outcome (nil when the log is intact):
 	// the service reports not ready while the log is corrupt.
 	OnHealth func(error)
+	// Signer signs checkpoints; its name is the log's origin. Required.
+	Signer note.Signer
+	// Verifier checks checkpoints signed by Signer (the same key), and VerifierKey is its
+	// text form, given to clients. Required.
+	Verifier    note.Verifier
+	VerifierKey string
+	// CheckpointInterval is the least time between two checkpoints (DefaultCheckpointInterval
+	// when zero). A checkpoint is made only when the tree grew.
+	CheckpointInterval time.Duration
+	// CheckpointDir, when set, receives every new checkpoint as the file "checkpoint", outside
+	// the store; Open refuses a store that is not consistent with the one found there.
+	CheckpointDir string
+	// Log receives what the background checkpointer cannot return.
+	Log *slog.Logger
 }
 
-// Receipt acknowledges a durable append.
+// DefaultCheckpointInterval is how often a growing log is checkpointed.
+const DefaultCheckpointInterval = time.Second
+
+// Receipt acknowledges a durable append: the event's seq and its leaf hash.
 type Receipt struct {
 	Seq  uint64
 	Hash []byte
@@ -56,8 +78,12 @@ type Ledger struct {
 	maxArgs  int
 	clock    *hwclock.Clock
 
-	// Owned by the writer goroutine (and Open, before it starts).
+	// Owned by the writer goroutine (and Open, before it starts): the last event, and the
+	// compact range of the whole tree, which apply grows.
 	head head
+	tree *compact.Range
+
+	checkpoints checkpointer
 	// The last committed seq, for the syncer: what it syncs becomes durable.
 	committed atomic.Uint64
 
@@ -70,14 +96,24 @@ type Ledger struct {
 
 type head struct {
 	seq  uint64
-	hash []byte
 	time time.Time
 }
 
-// Open reads the chain head from store and starts the writer.
+// Open migrates a log written before the tree, reads the head and the tree from store, checks
+// them against the newest checkpoints (refusing a store rolled back or rewritten behind the
+// checkpoint in CheckpointDir), and starts the writer and the checkpointer.
 func Open(store Store, cfg Config) (*Ledger, error) {
 	if cfg.MaxArgumentsBytes <= 0 {
 		cfg.MaxArgumentsBytes = DefaultMaxArgumentsBytes
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if cfg.Signer == nil || cfg.Verifier == nil {
+		return nil, errors.New("ledger: a checkpoint signer and verifier are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	l := &Ledger{
 		store:    store,
@@ -86,15 +122,22 @@ func Open(store Store, cfg Config) (*Ledger, error) {
 		watch:    watch{ch: make(chan struct{})},
 	}
 	l.integrity.onChange = cfg.OnHealth
+	if err := l.migrate(context.Background(), cfg.Log); err != nil {
+		return nil, err
+	}
 	if err := l.loadHead(); err != nil {
 		return nil, err
 	}
 	l.clock = hwclock.New(cfg.Now, cfg.Elapsed, l.head.time)
-	l.checkTail(context.Background())
 	l.watch.seq = l.head.seq
 	l.committed.Store(l.head.seq)
+	if err := l.openCheckpoints(cfg); err != nil {
+		return nil, err
+	}
+	l.checkTail(context.Background())
 	cfg.Queue.Sync = l.sync
 	l.q = writer.New(cfg.Queue, l.apply)
+	l.checkpoints.start(l, cfg.CheckpointInterval)
 	return l, nil
 }
 
@@ -108,21 +151,26 @@ func (l *Ledger) sync() error {
 	return nil
 }
 
+// loadHead reads the last event and the tree's compact range at its size.
 func (l *Ledger) loadHead() error {
 	last, err := l.store.Last()
 	if err != nil {
-		return fmt.Errorf("read chain head: %w", err)
+		return fmt.Errorf("read the log's head: %w", err)
 	}
-	l.head = head{hash: chain.Genesis()}
+	l.head = head{}
 	if last != nil {
-		l.head = head{seq: last.GetSeq(), hash: last.GetHash(), time: last.GetTime().AsTime()}
+		l.head = head{seq: last.GetSeq(), time: last.GetTime().AsTime()}
+	}
+	if l.tree, err = logtree.Range(l.head.seq, l.store.Nodes); err != nil {
+		return fmt.Errorf("read the tree at size %d: %w", l.head.seq, err)
 	}
 	return nil
 }
 
-// Close stops intake, appends what is queued, and closes the store.
+// Close stops intake, appends what is queued, checkpoints the whole log, and closes the store.
 func (l *Ledger) Close(ctx context.Context) error {
-	return errors.Join(l.q.Close(ctx), l.store.Close())
+	err := l.q.Close(ctx)
+	return errors.Join(err, l.checkpoints.close(l), l.store.Close())
 }
 
 // Clock is the clock that dates events.
@@ -137,7 +185,7 @@ func (l *Ledger) Head() uint64 {
 	return seq
 }
 
-// Append validates and redacts e, then waits until it is numbered, chained and synced.
+// Append validates and redacts e, then waits until it is numbered, in the tree and synced.
 // Only the fields a client may set are taken from e; e itself is not modified.
 func (l *Ledger) Append(ctx context.Context, e *auditv1.Event) (Receipt, error) {
 	if err := validateEvent("event", e, l.maxArgs); err != nil {
@@ -187,53 +235,74 @@ func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
 	}
 }
 
-// apply runs on the writer goroutine: it numbers, timestamps and chains the batch, commits it
-// in one write, and only then moves the head. The writer acknowledges after the next sync.
-// An item (one Append or AppendBatch) is chained whole or not at all.
+// apply runs on the writer goroutine: it numbers, timestamps and hashes the batch, grows the
+// tree by its leaves, commits events and tree nodes in one write, and only then moves the head.
+// The writer acknowledges after the next sync. An item (one Append or AppendBatch) is in the
+// tree whole or not at all.
 func (l *Ledger) apply(batch [][]*auditv1.Event) ([]writer.Result[[]Receipt], error) {
 	now := l.clock.Now() // never before the head's time: the clock starts there
 	ts := timestamppb.New(now)
 	results := make([]writer.Result[[]Receipt], len(batch))
-	var stored []*auditv1.Event
-	seq, prev := l.head.seq, l.head.hash
+	var entries []Entry
+	seq := l.head.seq
 	for i, item := range batch {
-		receipts, err := chainItem(item, seq, prev, ts)
+		receipts, err := hashItem(item, seq, ts)
 		if err != nil {
 			results[i].Err = apierr.Invalid("event cannot be encoded: %v", err)
 			continue
 		}
-		last := receipts[len(receipts)-1]
-		seq, prev = last.Seq, last.Hash
-		stored = append(stored, item...)
+		for _, e := range item {
+			en, err := l.grow(e)
+			if err != nil {
+				return nil, l.reload(err) // the range is corrupt: nothing of this batch is stored
+			}
+			entries = append(entries, en)
+		}
+		seq += uint64(len(item))
 		results[i].Value = receipts
 	}
-	if len(stored) == 0 {
+	if len(entries) == 0 {
 		return results, nil
 	}
-	if err := l.store.Append(stored); err != nil {
-		// Part of the batch may be on disk: take the head from the store, not from memory.
-		if herr := l.loadHead(); herr != nil {
-			err = errors.Join(err, herr)
-		}
-		l.committed.Store(l.head.seq)
-		return nil, err
+	if err := l.store.Append(entries); err != nil {
+		return nil, l.reload(err)
 	}
-	l.head = head{seq: seq, hash: prev, time: now}
+	l.head = head{seq: seq, time: now}
 	l.committed.Store(seq)
 	return results, nil
 }
 
-// chainItem numbers and chains the events of one item after (seq, prev).
-func chainItem(item []*auditv1.Event, seq uint64, prev []byte, ts *timestamppb.Timestamp) ([]Receipt, error) {
+// grow appends e's leaf to the tree and returns e with the nodes its leaf completes.
+func (l *Ledger) grow(e *auditv1.Event) (Entry, error) {
+	en := Entry{Event: e}
+	err := l.tree.Append(e.GetHash(), func(id compact.NodeID, h []byte) {
+		if id.Level > 0 {
+			en.Nodes = append(en.Nodes, h)
+		}
+	})
+	return en, err
+}
+
+// reload takes the head and the tree from the store after a failed write, part of which may be
+// on disk: memory must not run ahead of (or behind) what is stored.
+func (l *Ledger) reload(err error) error {
+	if herr := l.loadHead(); herr != nil {
+		err = errors.Join(err, herr)
+	}
+	l.committed.Store(l.head.seq)
+	return err
+}
+
+// hashItem numbers and dates the events of one item after seq and sets each one's leaf hash.
+func hashItem(item []*auditv1.Event, seq uint64, ts *timestamppb.Timestamp) ([]Receipt, error) {
 	receipts := make([]Receipt, len(item))
 	for j, e := range item {
-		e.Seq, e.Time, e.PrevHash = seq+1, ts, prev
-		h, err := chain.Digest(prev, e)
+		e.Seq, e.Time = seq+uint64(j)+1, ts
+		h, err := leaf.Hash(e)
 		if err != nil {
 			return nil, err
 		}
 		e.Hash = h
-		seq, prev = e.Seq, h
 		receipts[j] = Receipt{Seq: e.Seq, Hash: h}
 	}
 	return receipts, nil

@@ -7,11 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/apierr"
-	"github.com/osirisplane/osiris/services/audit/internal/chain"
+	"github.com/osirisplane/osiris/services/audit/internal/logtree"
 )
 
 // Page sizes and the scan budget of one List call.
@@ -216,8 +217,8 @@ func (l *Ledger) Tail(ctx context.Context, f Filter, after uint64, send func(*au
 }
 
 // Export calls fn for every matching event in seq order, from one snapshot. It checks every
-// event it reads against its own hash, and, when it reads the log itself (no session,
-// correlation or tool filter), each link to the event before: an export never hands out an
+// event it reads against its own leaf hash, and, when it reads the log itself (no session,
+// correlation or tool filter), that no event is missing: an export never hands out an
 // altered event as if it were intact. A failure is DATA_LOSS naming the seq.
 func (l *Ledger) Export(ctx context.Context, f Filter, fn func(*auditv1.Event) error) error {
 	if err := f.Validate(); err != nil {
@@ -228,7 +229,7 @@ func (l *Ledger) Export(ctx context.Context, f Filter, fn func(*auditv1.Event) e
 		return err
 	}
 	head := l.Head()
-	var prev *auditv1.Event // the event before e in the log, when the scan reads the log
+	next := after + 1 // the seq the log must hold next, when the scan reads the log
 	err = l.store.Scan(ctx, f.index(), after, func(e *auditv1.Event) (bool, error) {
 		if e.GetSeq() > head || f.pastUntil(e) {
 			return false, nil
@@ -237,10 +238,10 @@ func (l *Ledger) Export(ctx context.Context, f Filter, fn func(*auditv1.Event) e
 			return false, corruption(e.GetSeq(), err)
 		}
 		if f.index().Kind == IndexAll {
-			if prev != nil && (e.GetSeq() != prev.GetSeq()+1 || !bytes.Equal(e.GetPrevHash(), prev.GetHash())) {
-				return false, corruption(prev.GetSeq()+1, errors.New("the event is missing or does not chain to the one before"))
+			if e.GetSeq() != next {
+				return false, corruption(next, errors.New("the event is missing"))
 			}
-			prev = e
+			next++
 		}
 		if f.matches(e) {
 			return true, fn(e)
@@ -258,23 +259,47 @@ type Verification struct {
 	OK          bool
 	Checked     uint64
 	FirstBadSeq uint64
-	HeadHash    []byte
-	Reason      string
+	// HeadHash is the root of the tree of the Checked events, recomputed from their contents.
+	HeadHash []byte
+	Reason   string
 }
 
-// Verify recomputes the chain from the genesis over one snapshot and reports the first event
-// that breaks it: a changed event, a changed link, a missing or an undecodable event, or a log
-// that ends before the head this process has acknowledged.
+// Verify recomputes every leaf from its event's contents and the tree from the leaves, over one
+// snapshot, and reports the first event that breaks it: a changed event, a missing or an
+// undecodable one, a log that ends before the head this process has acknowledged, or a tree
+// whose recomputed root differs from the newest checkpoint's or from the stored nodes'.
 func (l *Ledger) Verify(ctx context.Context) (Verification, error) {
 	head := l.Head()
-	v := chain.NewVerifier()
+	var cp *Checkpoint
+	if latest := l.checkpoints.latest.Load(); latest != nil && latest.Size <= head {
+		cp = latest
+	}
+	v := logtree.NewVerifier()
 	var out Verification
+	rootAt := func(size uint64, want []byte, what string) bool {
+		got, err := v.Root()
+		if err != nil || !bytes.Equal(got, want) {
+			out.FirstBadSeq, out.Reason = 1, fmt.Sprintf("the root recomputed from the first %d events differs from %s", size, what)
+			return false
+		}
+		return true
+	}
 	err := l.store.Scan(ctx, Index{Kind: IndexAll}, 0, func(e *auditv1.Event) (bool, error) {
 		if e.GetSeq() > head {
 			return false, nil // not durable yet; verified next time
 		}
-		if err := v.Next(e); err != nil {
-			out.FirstBadSeq, out.Reason = v.Checked()+1, err.Error()
+		if want := v.Size() + 1; e.GetSeq() != want {
+			out.FirstBadSeq, out.Reason = want, fmt.Sprintf("expected seq %d, found %d (an event is missing or out of place)", want, e.GetSeq())
+			return false, nil
+		}
+		if err := selfCheck(e); err != nil {
+			out.FirstBadSeq, out.Reason = e.GetSeq(), err.Error()
+			return false, nil
+		}
+		if err := v.Append(e.GetHash()); err != nil {
+			return false, err
+		}
+		if cp != nil && v.Size() == cp.Size && !rootAt(cp.Size, cp.Root, fmt.Sprintf("the signed checkpoint of size %d", cp.Size)) {
 			return false, nil
 		}
 		return true, nil
@@ -286,18 +311,25 @@ func (l *Ledger) Verify(ctx context.Context) (Verification, error) {
 	case err != nil:
 		return Verification{}, err
 	}
-	if out.FirstBadSeq == 0 && v.Checked() < head {
-		out.FirstBadSeq, out.Reason = v.Checked()+1, "the log ends before the acknowledged head"
+	if out.FirstBadSeq == 0 && v.Size() < head {
+		out.FirstBadSeq, out.Reason = v.Size()+1, "the log ends before the acknowledged head"
+	}
+	if out.FirstBadSeq == 0 {
+		if stored, err := logtree.Root(head, l.store.Nodes); err != nil {
+			out.FirstBadSeq, out.Reason = 1, fmt.Sprintf("the stored tree cannot be read: %v", err)
+		} else {
+			rootAt(head, stored, "the root of the stored tree nodes")
+		}
 	}
 	out.OK = out.FirstBadSeq == 0
-	out.Checked = v.Checked()
+	out.Checked = v.Size()
 	if out.OK {
 		l.integrity.set(out.Checked, nil)
 	} else {
 		l.integrity.set(out.FirstBadSeq-1, &CorruptLogError{Seq: out.FirstBadSeq, Reason: out.Reason})
 	}
-	if v.Checked() > 0 {
-		out.HeadHash = v.Head()
+	if v.Size() > 0 {
+		out.HeadHash, _ = v.Root()
 	}
 	return out, nil
 }
