@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ const (
 	childEnv = "OSIRIS_AUDIT_TEST_CHILD_DIR"
 	// memTableEnv, when set, is the child's memtable size in bytes (a small one rotates often).
 	memTableEnv = "OSIRIS_AUDIT_TEST_CHILD_MEMTABLE"
+	// checkpointEnv, when set, is "KEYFILE PUBLISHDIR": the child signs with that key and
+	// checkpoints every 10ms into that directory.
+	checkpointEnv = "OSIRIS_AUDIT_TEST_CHILD_CHECKPOINTS"
 )
 
 // runChild is the test binary acting as a service process: it serves dir and prints its
@@ -36,6 +40,10 @@ func runChild(dir string) int {
 			return 1
 		}
 		cfg.Store.MemTableSize = n
+	}
+	if v := os.Getenv(checkpointEnv); v != "" {
+		cfg.SigningKeyFile, cfg.CheckpointDir, _ = strings.Cut(v, " ")
+		cfg.CheckpointInterval = 10 * time.Millisecond
 	}
 	svc, err := audit.New(cfg, quietLog())
 	if err != nil {
