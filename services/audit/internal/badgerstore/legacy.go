@@ -20,7 +20,6 @@ func (s *Store) LegacyEvents() (uint64, error) {
 	err := s.db.View(func(txn *badger.Txn) error {
 		if _, err := txn.Get([]byte(formatKey)); err == nil {
 			migrated = true
-			return nil
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
@@ -40,7 +39,10 @@ func (s *Store) LegacyEvents() (uint64, error) {
 		return 0, err
 	}
 	if migrated {
-		return 0, s.db.DropPrefix([]byte{prefixLegacy})
+		if n > 0 {
+			return 0, s.dropLegacy()
+		}
+		return 0, nil
 	}
 	if n == 0 {
 		// A new store: mark it, so a format-1 event can never appear later unnoticed.
@@ -72,5 +74,14 @@ func (s *Store) FinishMigration() error {
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(formatKey), []byte("2")) }); err != nil {
 		return err
 	}
-	return s.db.DropPrefix([]byte{prefixLegacy})
+	return s.dropLegacy()
+}
+
+// dropLegacy deletes the format-1 events. DropPrefix flushes the memtable, which creates a new
+// WAL file: Sync makes its name durable (see platform/badgerdb).
+func (s *Store) dropLegacy() error {
+	if err := s.db.DropPrefix([]byte{prefixLegacy}); err != nil {
+		return err
+	}
+	return s.db.Sync()
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/gowebpki/jcs"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
-	"github.com/osirisplane/osiris/services/audit/internal/logtree"
 	"github.com/osirisplane/osiris/services/audit/internal/jsonl"
+	"github.com/osirisplane/osiris/services/audit/internal/logtree"
 )
 
 // Hash is the RFC 6962 leaf hash of e's canonical encoding.

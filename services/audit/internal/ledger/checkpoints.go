@@ -166,6 +166,12 @@ func (c *checkpointer) make(l *Ledger) error {
 	if prev := c.latest.Load(); size == 0 || prev != nil && prev.Size >= size {
 		return nil
 	}
+	if l.Health() != nil {
+		// Signing would vouch for a log known to be altered (and, with the key on the same
+		// disk, make the alteration look published). The failure was logged when found, and
+		// the service is not ready until a VerifyChain passes.
+		return nil
+	}
 	root, err := logtree.Root(size, l.store.Nodes)
 	if err != nil {
 		return fmt.Errorf("root at size %d: %w", size, err)
