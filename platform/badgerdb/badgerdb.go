@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,7 +71,9 @@ type DB struct {
 	*badger.DB
 	dir  string // "" in memory
 	lock *os.File
-	// newest is the newest WAL or value-log file name at the last directory sync (owned by Sync).
+	// newest is the newest WAL or value-log file name at the last directory sync (owned by Sync,
+	// under syncMu: a writer's batches and a service's occasional side commits both sync).
+	syncMu sync.Mutex
 	newest map[string]string
 	// beforeSync, set only by tests, runs at the start of Sync: after a batch committed,
 	// before its callers hear.
@@ -124,8 +127,10 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 
 // Sync makes the names of WAL and value-log files created since the last Sync durable (see
 // the package comment; the commits themselves are synced by Badger). The writer calls it
-// after each batch, before it answers; one goroutine at a time.
+// after each batch, before it answers; it is safe for concurrent use.
 func (d *DB) Sync() error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
 	if d.dir == "" {
 		return nil // in memory
 	}

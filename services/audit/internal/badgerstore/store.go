@@ -322,9 +322,13 @@ func decode(item *badger.Item) (*auditv1.Event, error) {
 	return en.Event, nil
 }
 
-// PutCheckpoint stores a checkpoint; the commit is synced (SyncWrites) before it returns.
+// PutCheckpoint stores a checkpoint; the commit is synced (SyncWrites) before it returns, and
+// so is the name of a WAL file it may have rotated into.
 func (s *Store) PutCheckpoint(size uint64, note []byte) error {
-	return s.db.Update(func(txn *badger.Txn) error { return txn.Set(checkpointKey(size), note) })
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(checkpointKey(size), note) }); err != nil {
+		return err
+	}
+	return s.db.Sync()
 }
 
 // Checkpoint returns the checkpoint of exactly size leaves.
