@@ -277,7 +277,7 @@ function parseLine(bytes) {
   let s;
   try { s = utf8.decode(bytes); } catch { throw new Fail('not UTF-8'); }
   if (s.trim() === '') throw new Fail('empty line');
-  if (s.trimStart()[0] !== '{') throw new Fail('not a JSON object');
+  if (s.replace(/^[ \t\n\r]+/, '')[0] !== '{') throw new Fail('not a JSON object');
   let obj;
   try { obj = parseJSON(s); } catch (e) {
     if (e instanceof Fail) throw e;
