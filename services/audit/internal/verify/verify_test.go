@@ -105,6 +105,14 @@ func sign(t testing.TB, s note.Signer, text string) []byte {
 	return msg
 }
 
+// mustReplace is bytes.Replace for a tamper that must happen.
+func mustReplace(b, old, new []byte, n int) []byte {
+	if !bytes.Contains(b, old) {
+		panic(fmt.Sprintf("%q is not in %q", old, b))
+	}
+	return bytes.Replace(b, old, new, n)
+}
+
 // flipHashDigit changes the first digit of a line's hash.
 func flipHashDigit(b []byte) []byte {
 	i := bytes.Index(b, []byte(`"hash":"`)) + len(`"hash":"`)
@@ -192,7 +200,7 @@ func TestVerifiersAgreeOnIntactAndTamperedLogs(t *testing.T) {
 		{"intact", log.lines, nil, good, vkey, "OK: 300 events reproduce the root of checkpoint osiris-audit size 300"},
 		{"more events than the checkpoint covers", log.lines, nil, cp(250), vkey, "OK: 250 events reproduce the root of checkpoint osiris-audit size 250 root "},
 		{"empty checkpoint", nil, []byte{}, cp(0), vkey, "OK: 0 events"},
-		{"an edited field", edit(log.lines, 56, func(b []byte) []byte { return bytes.Replace(b, []byte("database_query"), []byte("database_qu3ry"), 1) }),
+		{"an edited field", edit(log.lines, 56, func(b []byte) []byte { return mustReplace(b, []byte("database_query"), []byte("database_qu3ry"), 1) }),
 			nil, good, vkey, "FAIL: line 57 (seq 57): the event does not match its hash"},
 		{"an edited hash", edit(log.lines, 32, flipHashDigit),
 			nil, good, vkey, "FAIL: line 33 (seq 33): the event does not match its hash"},
@@ -212,8 +220,19 @@ func TestVerifiersAgreeOnIntactAndTamperedLogs(t *testing.T) {
 		{"a line that is not JSON", edit(log.lines, 8, func(b []byte) []byte { return b[:len(b)/2] }), nil, good, vkey, "FAIL: line 9: not JSON"},
 		{"an empty line", edit(log.lines, 8, func([]byte) []byte { return nil }), nil, good, vkey, "FAIL: line 9: empty line"},
 		{"a duplicated key", edit(log.lines, 10, func(b []byte) []byte { return append([]byte(`{"tool":"x",`), b[1:]...) }), nil, good, vkey, `FAIL: line 11: the key "tool" appears twice`},
-		{"a line without a hash", edit(log.lines, 3, func(b []byte) []byte { return bytes.Replace(b, []byte(`"hash"`), []byte(`"hush"`), 1) }), nil, good, vkey, `FAIL: line 4: no "hash"`},
+		{"a line without a hash", edit(log.lines, 3, func(b []byte) []byte { return mustReplace(b, []byte(`"hash"`), []byte(`"hush"`), 1) }), nil, good, vkey, `FAIL: line 4: no "hash"`},
 		{"a 2 MiB line", big, nil, good, vkey, "FAIL: the root of events 1 to 300 is "},
+		{"a line written in another, equivalent JSON form", edit(log.lines, 4, func(b []byte) []byte {
+			b = mustReplace(b, []byte(`"tool":"database_query"`), []byte(` "tool" :	"\u0064atabase_query" `), 1)
+			b = mustReplace(b, []byte(`"bytes_in":15`), []byte(`"bytes_in":1.5E+1`), 1)
+			return append([]byte("  \t"), append(b, ' ', '\r')...)
+		}), nil, good, vkey, "OK: 300 events"},
+		{"a nested duplicate key", edit(log.lines, 4, func(b []byte) []byte { return mustReplace(b, []byte(`"n":`), []byte(`"n":0,"n":`), 1) }), nil, good, vkey, "FAIL: line 5: "},
+		{"a lone surrogate", edit(log.lines, 4, func(b []byte) []byte { return mustReplace(b, []byte(`"query":"`), []byte(`"query":"\ud83d`), 1) }), nil, good, vkey, "FAIL: line 5: "},
+		{"a number beyond a double", edit(log.lines, 4, func(b []byte) []byte { return mustReplace(b, []byte(`"n":`), []byte(`"n":1e400,"m":`), 1) }), nil, good, vkey, "FAIL: line 5: "},
+		{"a seq written as a fraction", edit(log.lines, 4, func(b []byte) []byte { return mustReplace(b, []byte(`"seq":5`), []byte(`"seq":5.0`), 1) }), nil, good, vkey, `FAIL: line 5: "seq" 5.0 is not an integer from 1 to 2^53-1`},
+		{"a byte order mark", edit(log.lines, 4, func(b []byte) []byte { return append([]byte("\ufeff"), b...) }), nil, good, vkey, "FAIL: line 5: not a JSON object"},
+		{"invalid UTF-8", edit(log.lines, 4, func(b []byte) []byte { return mustReplace(b, []byte("é"), []byte{0xc3}, 1) }), nil, good, vkey, "FAIL: line 5: not UTF-8"},
 		{"no final newline", nil, bytes.TrimSuffix(join(log.lines), []byte("\n")), good, vkey, "OK: 300 events"},
 	}
 	for _, tt := range tests {
