@@ -91,7 +91,7 @@ func LoadSigner(path string) (note.Signer, string, error) {
 
 // verifierKey derives the verifier key of a signer key that note.NewSigner accepted.
 func verifierKey(skey string) (string, error) {
-	parts := strings.Split(skey, "+") // PRIVATE, KEY, name, hash, key
+	parts := strings.SplitN(skey, "+", 5) // PRIVATE, KEY, name, hash, key (base64 may hold "+")
 	if len(parts) != 5 {
 		return "", errors.New("not a note signer key")
 	}

@@ -119,3 +119,28 @@ func TestLoadSignerRefusesBadKeyFiles(t *testing.T) {
 		}
 	}
 }
+
+// A key's base64 may hold '+', the separator of the key's other parts: about half of all keys do.
+func TestLoadSignerReadsKeysWithPlusInTheirBase64(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 20; i++ {
+		skey, vkey, err := note.GenerateKey(nil, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(skey[strings.LastIndex(skey, "+k+")+3+9:], "+") {
+			continue
+		}
+		p := filepath.Join(dir, "k.key")
+		os.Remove(p)
+		if err := os.WriteFile(p, []byte(skey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := LoadSigner(p)
+		if err != nil || got != vkey {
+			t.Fatalf("LoadSigner(%q) = %q, %v; want %q", skey, got, err, vkey)
+		}
+		return
+	}
+	t.Fatal("no key with '+' in its base64 in 20 tries (each has about 1 - (63/64)^44 = 50% odds)")
+}
