@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -17,7 +18,8 @@ var errInvalidUTF8 = errors.New("invalid UTF-8")
 // appendStruct writes s as a JCS object. An error names the path below s (".key[2]: ...").
 func appendStruct(b []byte, s *structpb.Struct) ([]byte, error) {
 	fields := s.GetFields()
-	keys := make([]string, 0, len(fields))
+	var room [16]string // most arguments have few keys: no allocation for them
+	keys := room[:0]
 	for k := range fields {
 		keys = append(keys, k)
 	}
@@ -72,6 +74,9 @@ func appendValue(b []byte, v *structpb.Value) ([]byte, error) {
 
 // appendNumber writes f as ECMAScript's Number.prototype.toString does, as JCS requires.
 func appendNumber(b []byte, f float64) ([]byte, error) {
+	if f == math.Trunc(f) && math.Abs(f) <= MaxInteger {
+		return strconv.AppendInt(b, int64(f), 10), nil // the common case, without allocating; -0 is 0
+	}
 	s, err := jcs.NumberToJSON(f)
 	if err != nil {
 		return nil, fmt.Errorf("%v is not a JSON number", f)
