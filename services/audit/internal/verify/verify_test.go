@@ -198,7 +198,10 @@ func TestVerifiersAgreeOnIntactAndTamperedLogs(t *testing.T) {
 		want       string // the verdict starts with it
 	}{
 		{"intact", log.lines, nil, good, vkey, "OK: 300 events reproduce the root of checkpoint osiris-audit size 300"},
-		{"more events than the checkpoint covers", log.lines, nil, cp(250), vkey, "OK: 250 events reproduce the root of checkpoint osiris-audit size 250 root "},
+		{"more events than the checkpoint covers", log.lines, nil, cp(256), vkey, "OK: 256 events reproduce the root of checkpoint osiris-audit size 256 root "},
+		{"a checkpoint of 1", log.lines, nil, cp(1), vkey, "OK: 1 events reproduce the root of checkpoint osiris-audit size 1 root "},
+		{"a checkpoint of 7", log.lines, nil, cp(7), vkey, "OK: 7 events reproduce the root of checkpoint osiris-audit size 7 root "},
+		{"a checkpoint of 257", log.lines, nil, cp(257), vkey, "OK: 257 events reproduce the root of checkpoint osiris-audit size 257 root "},
 		{"empty checkpoint", nil, []byte{}, cp(0), vkey, "OK: 0 events"},
 		{"an edited field", edit(log.lines, 56, func(b []byte) []byte { return mustReplace(b, []byte("database_query"), []byte("database_qu3ry"), 1) }),
 			nil, good, vkey, "FAIL: line 57 (seq 57): the event does not match its hash"},
@@ -235,6 +238,7 @@ func TestVerifiersAgreeOnIntactAndTamperedLogs(t *testing.T) {
 		{"invalid UTF-8", edit(log.lines, 4, func(b []byte) []byte { return mustReplace(b, []byte("é"), []byte{0xc3}, 1) }), nil, good, vkey, "FAIL: line 5: not UTF-8"},
 		{"no final newline", nil, bytes.TrimSuffix(join(log.lines), []byte("\n")), good, vkey, "OK: 300 events"},
 	}
+	tails := map[string]string{"more events than the checkpoint covers": "; 44 more events are intact but after the checkpoint"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -257,7 +261,7 @@ func TestVerifiersAgreeOnIntactAndTamperedLogs(t *testing.T) {
 				if strings.HasPrefix(tt.want, "OK") {
 					wantCode = 0
 				}
-				if code != wantCode || !strings.HasPrefix(out, tt.want) || strings.Count(out, "\n") != 1 {
+				if code != wantCode || !strings.HasPrefix(out, tt.want) || !strings.HasSuffix(out, tails[tt.name]+"\n") || strings.Count(out, "\n") != 1 {
 					t.Errorf("%s verifier: exit %d, %q\nwant exit %d and one line starting %q", v.name, code, out, wantCode, tt.want)
 				}
 			}
