@@ -21,6 +21,9 @@ const MAX_LINE_BYTES = 256 * 1024 * 1024;
 class Fail extends Error {}
 class Usage extends Error {}
 
+// short quotes at most 80 characters of an untrusted value for a verdict.
+const short = (s) => (s.length > 80 ? `${s.slice(0, 80)}... (${s.length} characters)` : s);
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const sha256 = (...parts) => {
   const h = createHash('sha256');
@@ -30,21 +33,16 @@ const sha256 = (...parts) => {
 
 // ---- JSON, parsed strictly, and JCS (RFC 8785) ----
 
-// JNum keeps a number's text beside its value: "seq" must be written as an integer.
-class JNum {
-  constructor(value, raw) { this.value = value; this.raw = raw; }
-}
-
 const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const numberRe = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
-// parseJSON parses RFC 8259 JSON into Maps (objects, in input order), arrays, strings, JNums,
+// parseJSON parses RFC 8259 JSON into Maps (objects, in input order), arrays, strings, numbers,
 // booleans and null. It refuses duplicate keys, lone surrogates and numbers beyond a double:
 // what RFC 8785 refuses to canonicalize.
 function parseJSON(s) {
   let i = 0;
   const ws = () => { while (i < s.length && ' \t\n\r'.includes(s[i])) i++; };
-  const bad = (what) => { throw new SyntaxError(`${what} at offset ${i}`); };
+  const bad = (what) => { throw new SyntaxError(what); };
   const string = () => {
     i++; // the opening quote
     let out = '';
@@ -68,7 +66,7 @@ function parseJSON(s) {
   };
   const value = (depth) => {
     ws();
-    if (depth > 1000) bad('nesting too deep');
+    if (depth > 10000) bad('Maximum nesting depth of 10000 exceeded'); // as github.com/gowebpki/jcs
     const c = s[i];
     if (c === '{') {
       i++;
@@ -79,7 +77,7 @@ function parseJSON(s) {
         ws();
         if (s[i] !== '"') bad('expected a key');
         const k = string();
-        if (m.has(k)) throw new Fail(`the key ${JSON.stringify(k)} appears twice`);
+        if (m.has(k)) bad(`Duplicate key: ${short(JSON.stringify(k))}`);
         ws();
         if (s[i] !== ':') bad("expected ':'");
         i++;
@@ -113,7 +111,7 @@ function parseJSON(s) {
     i += m[0].length;
     const n = Number(m[0]);
     if (!Number.isFinite(n)) bad(`number ${m[0]} beyond a double`);
-    return new JNum(n, m[0]);
+    return n;
   };
   const v = value(0);
   ws();
@@ -127,7 +125,6 @@ function parseJSON(s) {
 function jcs(v) {
   if (v === null) return 'null';
   if (typeof v === 'boolean') return String(v);
-  if (v instanceof JNum) return String(v.value);
   if (typeof v === 'number') return String(v);
   if (typeof v === 'string') return JSON.stringify(v);
   if (Array.isArray(v)) return '[' + v.map(jcs).join(',') + ']';
@@ -280,20 +277,20 @@ function parseLine(bytes) {
   if (s.replace(/^[ \t\n\r]+/, '')[0] !== '{') throw new Fail('not a JSON object');
   let obj;
   try { obj = parseJSON(s); } catch (e) {
-    if (e instanceof Fail) throw e;
+    if (!(e instanceof SyntaxError || e instanceof RangeError)) throw e; // RangeError: the stack
     throw new Fail(`not JSON: ${e.message}`);
   }
   const hash = obj.get('hash');
   if (hash === undefined) throw new Fail('no "hash"');
-  if (typeof hash !== 'string') throw new Fail('"hash" is not a string');
-  if (!/^[0-9a-fA-F]{64}$/.test(hash)) throw new Fail(`"hash" ${JSON.stringify(hash)} is not a hex SHA-256 hash`);
+  if (typeof hash !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hash)) throw new Fail(`"hash" ${short(jcs(hash))} is not a hex SHA-256 hash`);
   const seq = obj.get('seq');
   if (seq === undefined) throw new Fail('no "seq"');
-  if (!(seq instanceof JNum) || !/^[1-9][0-9]*$/.test(seq.raw) || seq.value > Number.MAX_SAFE_INTEGER) {
-    throw new Fail(`"seq" ${seq instanceof JNum ? seq.raw : jcs(seq)} is not an integer from 1 to 2^53-1`);
+  // Any way of writing the number is fine (5.0 is 5): the leaf hash covers its canonical form.
+  if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 1 || seq > Number.MAX_SAFE_INTEGER) {
+    throw new Fail(`"seq" ${short(jcs(seq))} is not an integer from 1 to 2^53-1`);
   }
   obj.delete('hash');
-  return { seq: seq.value, claimed: Buffer.from(hash, 'hex'), computed: leafHash(jcs(obj)) };
+  return { seq, claimed: Buffer.from(hash, 'hex'), computed: leafHash(jcs(obj)) };
 }
 
 function verifyExport(path, cp) {
