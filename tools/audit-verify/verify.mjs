@@ -192,7 +192,7 @@ function openNote(msg, v) {
   const split = msg.lastIndexOf('\n\n');
   if (split < 0) malformed();
   const text = msg.subarray(0, split + 1);
-  let sigs = msg.subarray(split + 2).toString('utf8');
+  const sigs = msg.subarray(split + 2).toString('utf8');
   if (!sigs.length || !sigs.endsWith('\n')) malformed();
   const unverified = [];
   let verified = false;
@@ -211,6 +211,7 @@ function openNote(msg, v) {
       unverified.push(`${name}+${hex8(hash)}`);
       continue;
     }
+    if (verified) continue; // note.Open checks one signature per key and drops repeats
     let ok = false;
     try { ok = cryptoVerify(null, text, v.publicKey, sig.subarray(4)); } catch { ok = false; }
     if (!ok) throw new Fail(`the checkpoint's signature by key ${name}+${hex8(hash)} is invalid: its text was altered`);

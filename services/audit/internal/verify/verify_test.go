@@ -170,6 +170,11 @@ func TestVerifiersAgreeOnIntactAndTamperedLogs(t *testing.T) {
 		return sign(t, s, signing.CheckpointText(s.Name(), uint64(size), root(t, log.hashes[:size])))
 	}
 	good := cp(n)
+	witness, _ := newSigner(t, "witness.example")
+	cosigned, err := note.Sign(&note.Note{Text: signing.CheckpointText(s.Name(), n, root(t, log.hashes))}, witness, s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	swapped := append([][]byte(nil), log.lines...)
 	swapped[199], swapped[200] = swapped[200], swapped[199]
 	var filtered [][]byte
@@ -214,6 +219,7 @@ func TestVerifiersAgreeOnIntactAndTamperedLogs(t *testing.T) {
 		{"a short export", log.lines[:250], nil, good, vkey, "FAIL: the export ends after 250 events; the checkpoint covers 300"},
 		{"a checkpoint of another root", log.lines, nil, sign(t, s, signing.CheckpointText("osiris-audit", n, root(t, log.hashes[1:]))), vkey, "FAIL: the root of events 1 to 300 is "},
 		{"a checkpoint signed by another key", log.lines, nil, sign(t, other, signing.CheckpointText("osiris-audit", n, root(t, log.hashes))), vkey, "FAIL: the checkpoint is not signed by key osiris-audit+"},
+		{"a checkpoint cosigned by a witness", log.lines, nil, cosigned, vkey, "OK: 300 events"},
 		{"an altered checkpoint", log.lines, nil, bytes.Replace(good, []byte("\n300\n"), []byte("\n299\n"), 1), vkey, "FAIL: the checkpoint's signature by key osiris-audit+"},
 		{"a checkpoint of another origin", log.lines, nil, sign(t, s, signing.CheckpointText("elsewhere", n, root(t, log.hashes))), vkey, `FAIL: the checkpoint's origin "elsewhere" is not its key's name "osiris-audit"`},
 		{"a checkpoint size with a leading zero", log.lines, nil, sign(t, s, "osiris-audit\n0300\n"+strings.Split(string(good), "\n")[2]+"\n"), vkey, `FAIL: the checkpoint's size "0300" is not a decimal number`},
