@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,9 +180,42 @@ func writeVectors(t *testing.T) {
 	}
 }
 
+// TestJavaScriptAgreesOnRandomEvents runs the JavaScript verifier's vector check on 3000
+// random events: characters and doubles of every kind, beyond what the golden vectors list.
+func TestJavaScriptAgreesOnRandomEvents(t *testing.T) {
+	r := rand.New(rand.NewPCG(2026, 13))
+	f := vectorFile{Comment: "random"}
+	for i := range 3000 {
+		e := randEvent(r)
+		c, err := Canonical(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := json.Marshal(oracleObject(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Vectors = append(f.Vectors, vector{Name: fmt.Sprint("random ", i), Event: json.RawMessage("null"), Leaf: obj,
+			Canonical: string(c), LeafHash: hex.EncodeToString(HashCanonical(c))})
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "random.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runVectors(t, path, "OK: 3000 vectors")
+}
+
 // TestJavaScriptVerifierReproducesGoldenVectors runs tools/audit-verify/verify.mjs on the same
 // file: a second, independent implementation of JCS and the leaf hash.
 func TestJavaScriptVerifierReproducesGoldenVectors(t *testing.T) {
+	runVectors(t, vectorsFile, fmt.Sprintf("OK: %d vectors", len(vectorEvents())))
+}
+
+func runVectors(t *testing.T, path, want string) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not on PATH: the JavaScript verifier cannot run here (CI installs Node 20)")
@@ -189,13 +224,13 @@ func TestJavaScriptVerifierReproducesGoldenVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(node, script, "--vectors", vectorsFile).CombinedOutput()
+	out, err := exec.Command(node, script, "--vectors", path).CombinedOutput()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
 	}
-	if err != nil || !strings.HasPrefix(string(out), "OK: ") {
-		t.Fatalf("verify.mjs --vectors: %v\n%s", err, out)
+	if err != nil || !strings.HasPrefix(string(out), want) {
+		t.Fatalf("verify.mjs --vectors: %v\n%.2000s", err, out)
 	}
 	t.Logf("%s", out)
 }
