@@ -55,6 +55,8 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 			e.Arguments = &structpb.Struct{Fields: map[string]*structpb.Value{"x": structpb.NewNumberValue(math.NaN())}}
 		}), codes.InvalidArgument, "event.arguments.x is NaN"},
 		{"negative duration", with(func(e *auditv1.Event) { e.DurationMs = -1 }), codes.InvalidArgument, "duration_ms must be a finite number >= 0"},
+		{"bytes_in past 2^53-1", with(func(e *auditv1.Event) { e.BytesIn = 1 << 53 }), codes.InvalidArgument, "event.bytes_in is 9007199254740992, over 2^53-1"},
+		{"bytes_out past 2^53-1", with(func(e *auditv1.Event) { e.BytesOut = math.MaxUint64 }), codes.InvalidArgument, "event.bytes_out is 18446744073709551615, over 2^53-1"},
 		{"client-set seq", with(func(e *auditv1.Event) { e.Seq = 7 }), codes.InvalidArgument, "set by the service"},
 		{"client-set time", with(func(e *auditv1.Event) { e.Time = timestamppb.Now() }), codes.InvalidArgument, "set by the service"},
 	}

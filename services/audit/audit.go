@@ -18,6 +18,7 @@ import (
 	"github.com/osirisplane/osiris/services/audit/internal/badgerstore"
 	"github.com/osirisplane/osiris/services/audit/internal/grpcapi"
 	"github.com/osirisplane/osiris/services/audit/internal/ledger"
+	"github.com/osirisplane/osiris/services/audit/internal/signing"
 )
 
 // EnvPrefix is the prefix of the service's environment variables (OSIRIS_AUDIT_DATA_DIR).
@@ -48,7 +49,7 @@ func DefaultConfig() Config {
 	return Config{
 		Settings:           lifecycle.Defaults("./data/audit", "127.0.0.1:7101", "127.0.0.1:8101"),
 		MaxArgumentsBytes:  ledger.DefaultMaxArgumentsBytes,
-		KeyName:            "osiris-audit",
+		KeyName:            signing.DefaultName,
 		CheckpointInterval: ledger.DefaultCheckpointInterval,
 	}
 }
@@ -106,14 +107,13 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := loadSigningKey(cfg.SigningKeyFile, cfg.DataDir, cfg.KeyName, lc.Log())
+	signer, vkey, err := loadSigningKey(cfg.SigningKeyFile, cfg.DataDir, cfg.KeyName, lc.Log())
 	if err != nil {
 		return nil, errors.Join(err, lc.Close())
 	}
 	l, err := ledger.Open(badgerstore.New(lc.DB()), ledger.Config{
-		Signer:             key.signer,
-		Verifier:           key.verifier,
-		VerifierKey:        key.vkey,
+		Signer:             signer,
+		VerifierKey:        vkey,
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointDir:      cfg.CheckpointDir,
 		Log:                lc.Log(),

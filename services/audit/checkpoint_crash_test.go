@@ -15,8 +15,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
-	"github.com/osirisplane/osiris/services/audit/internal/checkpoint"
 	"github.com/osirisplane/osiris/services/audit/internal/logtree"
+	"github.com/osirisplane/osiris/services/audit/internal/verify"
 )
 
 // A child process checkpoints every 10ms while 8 clients append, and is killed with SIGKILL at
@@ -34,10 +34,6 @@ func TestCrashKill9MidCheckpointKeepsTreeCheckpointsAndEventsInAgreement(t *test
 	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	env := checkpointEnv + "=" + keyFile + " " + published
 	acked := map[uint64][]byte{}
 	var mu sync.Mutex
@@ -45,7 +41,7 @@ func TestCrashKill9MidCheckpointKeepsTreeCheckpointsAndEventsInAgreement(t *test
 	for round := range 6 {
 		c := startChild(t, dir, env)
 		checkAcked(t, c.client, acked)
-		if n := checkPublished(t, c.client, verifier, filepath.Join(published, "checkpoint")); n > 0 {
+		if n := checkPublished(t, c.client, vkey, filepath.Join(published, "checkpoint")); n > 0 {
 			checkpoints++
 		}
 		if round == 5 {
@@ -80,7 +76,7 @@ func TestCrashKill9MidCheckpointKeepsTreeCheckpointsAndEventsInAgreement(t *test
 
 // checkPublished verifies the published checkpoint's signature and that its root is the root
 // of the first size events as the service serves them; it returns the size (0: none yet).
-func checkPublished(t *testing.T, c auditv1.AuditServiceClient, v note.Verifier, file string) uint64 {
+func checkPublished(t *testing.T, c auditv1.AuditServiceClient, vkey, file string) uint64 {
 	t.Helper()
 	msg, err := os.ReadFile(file)
 	if os.IsNotExist(err) {
@@ -89,7 +85,7 @@ func checkPublished(t *testing.T, c auditv1.AuditServiceClient, v note.Verifier,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := checkpoint.Open(msg, v)
+	cp, err := verify.OpenCheckpoint(msg, vkey)
 	if err != nil {
 		t.Fatalf("published checkpoint: %v", err)
 	}

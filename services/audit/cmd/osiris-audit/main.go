@@ -1,4 +1,6 @@
-// Command osiris-audit serves the durable, hash-chained audit log.
+// Command osiris-audit serves the durable, verifiable audit log. Two subcommands work
+// offline: `keygen` writes a checkpoint signing key pair, `verify` checks an export against a
+// signed checkpoint.
 package main
 
 import (
@@ -9,9 +11,19 @@ import (
 
 	"github.com/osirisplane/osiris/platform/cli"
 	"github.com/osirisplane/osiris/services/audit"
+	"github.com/osirisplane/osiris/services/audit/internal/signing"
+	"github.com/osirisplane/osiris/services/audit/internal/verify"
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "keygen":
+			os.Exit(signing.KeygenMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "verify":
+			os.Exit(verify.Main(os.Args[2:], os.Stdout, os.Stderr))
+		}
+	}
 	cfg := audit.DefaultConfig()
 	os.Exit(cli.Main("osiris-audit", audit.EnvPrefix,
 		func(fs *flag.FlagSet) { cfg.RegisterFlags(fs) },

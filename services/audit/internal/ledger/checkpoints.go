@@ -15,8 +15,9 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/osirisplane/osiris/services/audit/internal/checkpoint"
 	"github.com/osirisplane/osiris/services/audit/internal/logtree"
+	"github.com/osirisplane/osiris/services/audit/internal/signing"
+	"github.com/osirisplane/osiris/services/audit/internal/verify"
 )
 
 // CheckpointFile is the name of the newest checkpoint in Config.CheckpointDir.
@@ -60,7 +61,7 @@ func (e *RollbackError) Error() string {
 // the tree, and refuses a store behind or beside the published one.
 func (l *Ledger) openCheckpoints(cfg Config) error {
 	c := &l.checkpoints
-	c.signer, c.verifier, c.verifierKey, c.dir, c.log = cfg.Signer, cfg.Verifier, cfg.VerifierKey, cfg.CheckpointDir, cfg.Log
+	c.signer, c.verifierKey, c.dir, c.log = cfg.Signer, cfg.VerifierKey, cfg.CheckpointDir, cfg.Log
 	size, msg, err := l.store.LastCheckpoint()
 	if err != nil {
 		return fmt.Errorf("read the newest checkpoint: %w", err)
@@ -68,6 +69,10 @@ func (l *Ledger) openCheckpoints(cfg Config) error {
 	if msg != nil {
 		cp, err := l.checkCheckpoint(msg)
 		switch {
+		case errors.Is(err, verify.ErrOtherKey):
+			// The key was rotated: what the old key signed is not this process's to vouch
+			// for; the next checkpoint is signed by the new key.
+			c.log.Warn("the newest stored checkpoint is signed by another key (rotated?); it is not served", "size", size, "err", err)
 		case err != nil:
 			l.integrity.set(0, corruption(size, fmt.Errorf("stored checkpoint of size %d: %w", size, err)))
 		default:
@@ -87,7 +92,7 @@ func (l *Ledger) openCheckpoints(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("read the published checkpoint: %w", err)
 	}
-	pc, err := checkpoint.Open(published, c.verifier)
+	pc, err := verify.OpenCheckpoint(published, c.verifierKey)
 	if err != nil {
 		return fmt.Errorf("%s: %w; refusing to start", filepath.Join(c.dir, CheckpointFile), err)
 	}
@@ -110,7 +115,7 @@ func (l *Ledger) openCheckpoints(cfg Config) error {
 
 // checkCheckpoint verifies a stored checkpoint's signature and that the tree has its root.
 func (l *Ledger) checkCheckpoint(msg []byte) (Checkpoint, error) {
-	cp, err := checkpoint.Open(msg, l.checkpoints.verifier)
+	cp, err := verify.OpenCheckpoint(msg, l.checkpoints.verifierKey)
 	if err != nil {
 		return Checkpoint{}, err
 	}
@@ -176,7 +181,7 @@ func (c *checkpointer) make(l *Ledger) error {
 	if err != nil {
 		return fmt.Errorf("root at size %d: %w", size, err)
 	}
-	msg, err := checkpoint.Sign(checkpoint.Checkpoint{Origin: c.signer.Name(), Size: size, Root: root}, c.signer)
+	msg, err := signing.SignCheckpoint(c.signer, size, root)
 	if err != nil {
 		return err
 	}

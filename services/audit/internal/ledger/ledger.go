@@ -47,9 +47,8 @@ type Config struct {
 	OnHealth func(error)
 	// Signer signs checkpoints; its name is the log's origin. Required.
 	Signer note.Signer
-	// Verifier checks checkpoints signed by Signer (the same key), and VerifierKey is its
-	// text form, given to clients. Required.
-	Verifier    note.Verifier
+	// VerifierKey is Signer's signed-note verifier key ("name+hash+key"), given to clients and
+	// used to check stored and published checkpoints. Required.
 	VerifierKey string
 	// CheckpointInterval is the least time between two checkpoints (DefaultCheckpointInterval
 	// when zero). A checkpoint is made only when the tree grew.
@@ -109,8 +108,8 @@ func Open(store Store, cfg Config) (*Ledger, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
-	if cfg.Signer == nil || cfg.Verifier == nil {
-		return nil, errors.New("ledger: a checkpoint signer and verifier are required")
+	if cfg.Signer == nil || cfg.VerifierKey == "" {
+		return nil, errors.New("ledger: a checkpoint signer and its verifier key are required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

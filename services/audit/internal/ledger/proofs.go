@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/osirisplane/osiris/platform/apierr"
-	"github.com/osirisplane/osiris/services/audit/internal/checkpoint"
 	"github.com/osirisplane/osiris/services/audit/internal/logtree"
+	"github.com/osirisplane/osiris/services/audit/internal/verify"
 )
 
 // Checkpoint is a signed statement of the tree: its size, its root hash, and the note (C2SP
@@ -45,7 +45,7 @@ func (l *Ledger) Checkpoint(_ context.Context, size uint64) (Checkpoint, error) 
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	cp, err := checkpoint.ParseNote(msg)
+	cp, err := verify.ParseCheckpoint(msg)
 	if err != nil {
 		return Checkpoint{}, corruption(size, err)
 	}

@@ -25,10 +25,10 @@ import (
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/badgerdb"
 	"github.com/osirisplane/osiris/services/audit/internal/badgerstore"
-	"github.com/osirisplane/osiris/services/audit/internal/checkpoint"
 	"github.com/osirisplane/osiris/services/audit/internal/leaf"
 	"github.com/osirisplane/osiris/services/audit/internal/ledger"
 	"github.com/osirisplane/osiris/services/audit/internal/logtree"
+	"github.com/osirisplane/osiris/services/audit/internal/verify"
 )
 
 // key is one signing key for a test's log, kept across restarts.
@@ -64,7 +64,7 @@ func open(t testing.TB, dir string, k key, published string) (*ledger.Ledger, er
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.Open(badgerstore.New(db), ledger.Config{Signer: k.signer, Verifier: k.verifier, VerifierKey: k.vkey,
+	l, err := ledger.Open(badgerstore.New(db), ledger.Config{Signer: k.signer, VerifierKey: k.vkey,
 		CheckpointInterval: time.Hour, CheckpointDir: published, Log: quiet()})
 	if err != nil {
 		db.Close()
@@ -193,7 +193,7 @@ func TestInclusionAndConsistencyProofsVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opened, err := checkpoint.Open(cp.Note, k.verifier)
+	opened, err := verify.OpenCheckpoint(cp.Note, k.vkey)
 	if err != nil || opened.Size != 300 || !bytes.Equal(opened.Root, rootOf(t, leaves)) {
 		t.Fatalf("checkpoint = %+v, %v; want size 300 and the receipts' root", opened, err)
 	}

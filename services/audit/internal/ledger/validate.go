@@ -11,6 +11,7 @@ import (
 
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/apierr"
+	"github.com/osirisplane/osiris/services/audit/internal/leaf"
 )
 
 // Limits on event fields. Each is documented in the README and tested.
@@ -49,6 +50,14 @@ func validateEvent(name string, e *auditv1.Event, maxArgs int) error {
 	} {
 		if err := checkText(name+"."+f.name, f.value, f.max); err != nil {
 			return err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"bytes_in", e.GetBytesIn()}, {"bytes_out", e.GetBytesOut()}} {
+		if f.v > leaf.MaxInteger {
+			return apierr.Invalid("%s.%s is %d, over 2^53-1: JSON readers (and the leaf encoding) cannot carry it exactly", name, f.name, f.v)
 		}
 	}
 	if d := e.GetDurationMs(); math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
