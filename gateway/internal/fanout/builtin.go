@@ -219,15 +219,15 @@ func (b *Builtins) Around(ctx context.Context, call *wire.Call, forward wire.For
 			return toolError("arguments must be a JSON object")
 		}
 	}
-	answer, err := t.call(ctx, call.Session, args)
+	out, err := t.call(ctx, call.Session, args)
 	if err != nil {
 		return toolError(err.Error())
 	}
 	var text []byte
-	if msg, ok := answer.(proto.Message); ok {
+	if msg, ok := out.(proto.Message); ok {
 		text, err = protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
 	} else {
-		text, err = json.Marshal(answer)
+		text, err = json.Marshal(out)
 	}
 	if err != nil {
 		return nil, err
