@@ -783,7 +783,8 @@ type VerifyChainResponse struct {
 	// The first sequence whose stored leaf hash does not match its content, or that is
 	// missing or undecodable; 0 when ok.
 	FirstBadSeq uint64 `protobuf:"varint,3,opt,name=first_bad_seq,json=firstBadSeq,proto3" json:"first_bad_seq,omitempty"`
-	// Hash of the last event (its leaf hash); empty for an empty log.
+	// The root hash of the tree over the checked events, recomputed from their contents (before
+	// the tree: the last event's chain hash); empty for an empty log.
 	HeadHash []byte `protobuf:"bytes,4,opt,name=head_hash,json=headHash,proto3" json:"head_hash,omitempty"`
 	// Why the check failed, for people: first_bad_seq's problem, or a root that differs from
 	// the newest checkpoint's.
