@@ -1214,8 +1214,9 @@ func (x *GetInclusionProofResponse) GetTreeSize() uint64 {
 
 type GetConsistencyProofRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 0 < from_size <= to_size <= the log's size.
-	FromSize      uint64 `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
+	// The older tree's size, from 1.
+	FromSize uint64 `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
+	// The newer tree's size: from_size <= to_size <= the log's size.
 	ToSize        uint64 `protobuf:"varint,2,opt,name=to_size,json=toSize,proto3" json:"to_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1478,18 +1479,18 @@ const file_osiris_audit_v1_audit_proto_rawDesc = "" +
 	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\x12\x1b\n" +
 	"\troot_hash\x18\x03 \x01(\fR\brootHash\"7\n" +
 	"\x18GetCheckpointNoteRequest\x12\x1b\n" +
-	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\"I\n" +
-	"\x18GetInclusionProofRequest\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1b\n" +
+	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\"N\n" +
+	"\x18GetInclusionProofRequest\x12\x15\n" +
+	"\x03seq\x18\x01 \x01(\x04B\x03\xe0A\x02R\x03seq\x12\x1b\n" +
 	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\"o\n" +
 	"\x19GetInclusionProofResponse\x12\x16\n" +
 	"\x06hashes\x18\x01 \x03(\fR\x06hashes\x12\x1d\n" +
 	"\n" +
 	"leaf_index\x18\x02 \x01(\x04R\tleafIndex\x12\x1b\n" +
-	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\"R\n" +
-	"\x1aGetConsistencyProofRequest\x12\x1b\n" +
-	"\tfrom_size\x18\x01 \x01(\x04R\bfromSize\x12\x17\n" +
-	"\ato_size\x18\x02 \x01(\x04R\x06toSize\"5\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\"\\\n" +
+	"\x1aGetConsistencyProofRequest\x12 \n" +
+	"\tfrom_size\x18\x01 \x01(\x04B\x03\xe0A\x02R\bfromSize\x12\x1c\n" +
+	"\ato_size\x18\x02 \x01(\x04B\x03\xe0A\x02R\x06toSize\"5\n" +
 	"\x1bGetConsistencyProofResponse\x12\x16\n" +
 	"\x06hashes\x18\x01 \x03(\fR\x06hashes\"\x15\n" +
 	"\x13GetPublicKeyRequest\"9\n" +
