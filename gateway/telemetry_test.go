@@ -135,6 +135,7 @@ func TestBytesInAndOutAreTheSameInAuditAndTelemetry(t *testing.T) {
 	}
 	corr, _ := res.Meta[fanout.MetaKey].(string)
 	delete(res.Meta, fanout.MetaKey)
+	delete(res.Meta, fanout.ReceiptKey)
 	if len(res.Meta) == 0 {
 		res.Meta = nil
 	}

@@ -57,7 +57,7 @@ func TestNormaliseRemovesOnlyWhatItNames(t *testing.T) {
 		"outside":[{"after":0,"message":{"method":"notifications/message","params":{"level":"alert","data":"Alert level-message"}}}]}`)
 	gateway := mustDecode(t, `{"ops":[
 		{"name":"a","received":[{"jsonrpc":"2.0","id":7,"method":"roots/list"}],"replies":[{"jsonrpc":"2.0","id":7,"result":{}}],
-		 "response":{"result":{"_meta":{"correlation_id":"c1","cached":true},"content":[{"text":"session 11111111-2222-4333-8444-555555555555 at 11:59:01 PM"}]}}},
+		 "response":{"result":{"_meta":{"correlation_id":"c1","osiris/audit":{"started":{"seq":1,"leaf_hash":"ab"}},"cached":true},"content":[{"text":"session 11111111-2222-4333-8444-555555555555 at 11:59:01 PM"}]}}},
 		{"name":"b","received":[],"response":{"result":{"tasks":[{"taskId":"aa11","createdAt":"2026-11-30T07:00:00Z"}]}}},
 		{"name":"c","received":[],"response":{"result":{"contents":[{"blob":"UmVzb3VyY2UgMjogY3JlYXRlZCBhdCA3OjAwOjAxIFBN"},{"blob":"AAED"}]}}}],
 		"outside":[{"after":0,"message":{"method":"notifications/message","params":{"level":"debug","data":"Debug-level message"}}}]}`)

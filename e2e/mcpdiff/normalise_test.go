@@ -8,9 +8,10 @@ import (
 )
 
 // gatewayMetaKeys are the keys the gateway documents adding to `_meta` (docs/gateway.md):
-// the correlation id of every tools/call and the mark of a reply served from the cache.
-// They are removed from both transcripts before comparing; the only list of them.
-var gatewayMetaKeys = []string{"correlation_id", "cached"}
+// the correlation id of every tools/call, its audit receipts and the mark of a reply served
+// from the cache. They are removed from both transcripts before comparing; the only list of
+// them.
+var gatewayMetaKeys = []string{"correlation_id", "osiris/audit", "cached"}
 
 // The normalisation rules. Each replaces what differs between two runs by nature (not by
 // the hop), identically in both transcripts; nothing else is touched.

@@ -73,17 +73,25 @@ type pendingEvent struct {
 	size  int
 	call  trace.Link      // the calling span, if any
 	gone  <-chan struct{} // closed when the caller stops waiting
-	done  chan error      // buffered: the sender never blocks on a caller that has gone
+	done  chan appended   // buffered: the sender never blocks on a caller that has gone
 }
 
-// append waits until e is durable in the audit log, or ctx ends. When ctx ends first, e may
-// still be recorded, as with any request whose reply is lost.
-func (a *appender) append(ctx context.Context, e *auditv1.Event) error {
-	p := &pendingEvent{event: e, size: proto.Size(e), call: trace.LinkFromContext(ctx), gone: ctx.Done(), done: make(chan error, 1)}
+// appended is how one event's append ended: its own receipt from the batch's reply, or why
+// it failed.
+type appended struct {
+	receipt *auditv1.AppendResponse
+	err     error
+}
+
+// append waits until e is durable in the audit log, or ctx ends, and returns e's receipt
+// (its seq and leaf hash). When ctx ends first, e may still be recorded, as with any request
+// whose reply is lost.
+func (a *appender) append(ctx context.Context, e *auditv1.Event) (*auditv1.AppendResponse, error) {
+	p := &pendingEvent{event: e, size: proto.Size(e), call: trace.LinkFromContext(ctx), gone: ctx.Done(), done: make(chan appended, 1)}
 	a.mu.Lock()
 	if len(a.waiting) >= MaxQueuedEvents || (len(a.waiting) > 0 && a.waitingBytes+p.size > MaxQueuedBytes) {
 		a.mu.Unlock()
-		return errQueueFull
+		return nil, errQueueFull
 	}
 	a.waiting = append(a.waiting, p)
 	a.waitingBytes += p.size
@@ -96,10 +104,10 @@ func (a *appender) append(ctx context.Context, e *auditv1.Event) error {
 		go a.send() // not inline: the caller must be free to stop waiting at its deadline
 	}
 	select {
-	case err := <-p.done:
-		return err
+	case r := <-p.done:
+		return r.receipt, r.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -138,7 +146,8 @@ func (a *appender) sendOne() bool {
 	return more
 }
 
-// deliver appends batch and tells each caller. The service refuses a whole batch for one bad
+// deliver appends batch and hands each caller its own receipt: the service answers one per
+// event, in the order of the request. The service refuses a whole batch for one bad
 // event (an agent's oversized arguments, say) and names its index; that event fails alone and
 // the others are sent again, so it never fails another agent's call. A batch refused because
 // the service is overloaded is sent again with backoff while any of its callers still waits:
@@ -151,22 +160,22 @@ func (a *appender) deliver(batch []*pendingEvent) {
 		if len(batch) == 0 {
 			return
 		}
-		err := a.request(batch)
+		receipts, err := a.request(batch)
 		if err == nil {
-			for _, p := range batch {
-				p.done <- nil
+			for i, p := range batch {
+				p.done <- appended{receipt: receipts[i]}
 			}
 			return
 		}
 		if i, ok := refusedEvent(err, len(batch)); ok {
-			batch[i].done <- err
+			batch[i].done <- appended{err: err}
 			batch = slices.Delete(batch, i, i+1)
 			continue
 		}
 		wait := backoff/2 + rand.N(backoff/2+1) // jittered, so gateways do not retry in step
 		if status.Code(err) != codes.ResourceExhausted || time.Since(began)+wait > maxRetryWait {
 			for _, p := range batch {
-				p.done <- err
+				p.done <- appended{err: err}
 			}
 			return
 		}
@@ -175,8 +184,8 @@ func (a *appender) deliver(batch []*pendingEvent) {
 	}
 }
 
-// request sends batch as one AppendBatch.
-func (a *appender) request(batch []*pendingEvent) error {
+// request sends batch as one AppendBatch and returns its receipts, one per event in order.
+func (a *appender) request(batch []*pendingEvent) ([]*auditv1.AppendResponse, error) {
 	events := make([]*auditv1.Event, len(batch))
 	var links []trace.Link
 	for i, p := range batch {
@@ -191,10 +200,13 @@ func (a *appender) request(batch []*pendingEvent) error {
 	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
 	defer cancel()
 	resp, err := a.client.AppendBatch(ctx, &auditv1.AppendBatchRequest{Events: events})
-	if err == nil && len(resp.GetReceipts()) != len(events) {
-		err = fmt.Errorf("audit service answered %d receipts for %d events", len(resp.GetReceipts()), len(events))
+	if err != nil {
+		return nil, err
 	}
-	return err
+	if len(resp.GetReceipts()) != len(events) {
+		return nil, fmt.Errorf("audit service answered %d receipts for %d events", len(resp.GetReceipts()), len(events))
+	}
+	return resp.GetReceipts(), nil
 }
 
 func stoppedWaiting(p *pendingEvent) bool {

@@ -1,9 +1,12 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +26,7 @@ import (
 
 // batchingAudit is an audit service that takes a moment per request, refuses a batch that
 // holds an event for tool "bad" (as the real one refuses an invalid event), and records what
-// it stored.
+// it stored, with the seq and leaf hash it gave each event.
 type batchingAudit struct {
 	auditv1.AuditServiceClient // other methods are not used
 	delay                      time.Duration
@@ -35,6 +38,14 @@ type batchingAudit struct {
 	inFlight int
 	maxIn    int
 	stored   map[string]int // by correlation id
+	seqs     map[string][]uint64
+	last     uint64
+}
+
+// fakeLeafHash is the leaf hash batchingAudit gives the event seq of correlation id corr.
+func fakeLeafHash(seq uint64, corr string) []byte {
+	h := sha256.Sum256(fmt.Appendf(nil, "%d %s", seq, corr))
+	return h[:]
 }
 
 func (f *batchingAudit) AppendBatch(ctx context.Context, req *auditv1.AppendBatchRequest, _ ...grpc.CallOption) (*auditv1.AppendBatchResponse, error) {
@@ -61,14 +72,28 @@ func (f *batchingAudit) AppendBatch(ctx context.Context, req *auditv1.AppendBatc
 			err, _ := apierr.ToStatus(apierr.AtField(fmt.Sprintf("events[%d]", i), apierr.Invalid("events[%d].tool is bad", i)))
 			return nil, err
 		}
-		out.Receipts = append(out.Receipts, &auditv1.AppendResponse{})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.seqs == nil {
+		f.seqs = map[string][]uint64{}
+	}
 	for _, e := range req.GetEvents() {
-		f.stored[e.GetCorrelationId()]++
+		corr := e.GetCorrelationId()
+		f.stored[corr]++
+		f.last++
+		f.seqs[corr] = append(f.seqs[corr], f.last)
+		h := fakeLeafHash(f.last, corr)
+		out.Receipts = append(out.Receipts, &auditv1.AppendResponse{Seq: f.last, Hash: h, LeafHash: h})
 	}
 	return out, nil
+}
+
+// seqsOf returns the seqs the events of correlation id corr were stored at.
+func (f *batchingAudit) seqsOf(corr string) []uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.seqs[corr])
 }
 
 // Many concurrent events go in few requests, never more than maxInFlight at once; each is
@@ -82,7 +107,7 @@ func TestAppenderBatchesConcurrentEvents(t *testing.T) {
 	for i := range events {
 		wg.Go(func() {
 			id := fmt.Sprint(i)
-			if err := a.append(context.Background(), &auditv1.Event{CorrelationId: id}); err != nil {
+			if _, err := a.append(context.Background(), &auditv1.Event{CorrelationId: id}); err != nil {
 				t.Errorf("event %s: %v", id, err)
 				return
 			}
@@ -117,7 +142,7 @@ func TestAppenderIsolatesARefusedEvent(t *testing.T) {
 			tool = "bad"
 		}
 		wg.Go(func() {
-			errs[i] = a.append(context.Background(), &auditv1.Event{CorrelationId: fmt.Sprint(i), Tool: tool})
+			_, errs[i] = a.append(context.Background(), &auditv1.Event{CorrelationId: fmt.Sprint(i), Tool: tool})
 		})
 	}
 	wg.Wait()
@@ -134,13 +159,13 @@ func TestAppenderIsolatesARefusedEvent(t *testing.T) {
 func TestAppenderReportsFailureAndCallerDeadline(t *testing.T) {
 	down := status.Error(codes.Unavailable, "audit service down")
 	a := &appender{client: &batchingAudit{fail: down, stored: map[string]int{}}, tracer: noop.NewTracerProvider().Tracer("")}
-	if err := a.append(context.Background(), &auditv1.Event{}); !errors.Is(err, down) && status.Code(err) != codes.Unavailable {
+	if _, err := a.append(context.Background(), &auditv1.Event{}); !errors.Is(err, down) && status.Code(err) != codes.Unavailable {
 		t.Fatalf("err = %v, want the service's", err)
 	}
 	slow := &appender{client: &batchingAudit{delay: 200 * time.Millisecond, stored: map[string]int{}}, tracer: noop.NewTracerProvider().Tracer("")}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if err := slow.append(ctx, &auditv1.Event{}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := slow.append(ctx, &auditv1.Event{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the caller's deadline", err)
 	}
 	time.Sleep(250 * time.Millisecond) // the request in flight ends (goleak)
@@ -164,7 +189,7 @@ func TestAppenderLinksEachCallsSpan(t *testing.T) {
 			mu.Lock()
 			want[span.SpanContext().SpanID()] = true
 			mu.Unlock()
-			if err := a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i)}); err != nil {
+			if _, err := a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i)}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -183,5 +208,45 @@ func TestAppenderLinksEachCallsSpan(t *testing.T) {
 		if !linked[id] {
 			t.Fatalf("call span %s is linked from no audit request (%d of %d linked)", id, len(linked), calls)
 		}
+	}
+}
+
+// Many concurrent events share requests, and one of them is refused, so the rest are sent
+// again: still each caller gets the receipt of its own event (the seq the service stored it
+// at, and its leaf hash), never a neighbour's.
+func TestAppenderHandsEachCallerItsOwnReceipt(t *testing.T) {
+	f := &batchingAudit{delay: 5 * time.Millisecond, stored: map[string]int{}}
+	a := &appender{client: f, tracer: noop.NewTracerProvider().Tracer("")}
+	const events, bad = 400, 123
+	receipts := make([]*auditv1.AppendResponse, events)
+	errs := make([]error, events)
+	var wg sync.WaitGroup
+	for i := range events {
+		tool := "ok"
+		if i == bad {
+			tool = "bad"
+		}
+		wg.Go(func() {
+			receipts[i], errs[i] = a.append(context.Background(), &auditv1.Event{CorrelationId: fmt.Sprint(i), Tool: tool})
+		})
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for i, r := range receipts {
+		if i == bad {
+			if errs[i] == nil || r != nil {
+				t.Fatalf("refused event: receipt %v, err %v", r, errs[i])
+			}
+			continue
+		}
+		corr := fmt.Sprint(i)
+		stored := f.seqsOf(corr)
+		if errs[i] != nil || len(stored) != 1 || r.GetSeq() != stored[0] || !bytes.Equal(r.GetLeafHash(), fakeLeafHash(stored[0], corr)) || seen[r.GetSeq()] {
+			t.Fatalf("event %s: receipt %v (err %v); stored at %v", corr, r, errs[i], stored)
+		}
+		seen[r.GetSeq()] = true
+	}
+	if f.requests >= events/4 {
+		t.Fatalf("%d events took %d requests: not batched, so the test proved little", events, f.requests)
 	}
 }

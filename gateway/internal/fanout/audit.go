@@ -95,7 +95,8 @@ func (a *Audit) toolCall(ctx context.Context, call *wire.Call, forward wire.Forw
 	if err := call.SetMeta(MetaKey, corr); err != nil {
 		return nil, a.reject(ctx, start, "invalid_request", fmt.Sprintf("tools/call params: %v", err))
 	}
-	if err := a.recordStart(ctx, start); err != nil {
+	started, err := a.recordStart(ctx, start)
+	if err != nil {
 		return nil, err
 	}
 	ctx = withCorrelationID(ctx, corr) // telemetry, inside, records the same id
@@ -117,15 +118,16 @@ func (a *Audit) toolCall(ctx context.Context, call *wire.Call, forward wire.Forw
 	if reply != nil {
 		end.BytesOut = uint64(len(reply.Result))
 	}
-	if aerr := a.recordEnd(ctx, end); aerr != nil {
+	ended, aerr := a.recordEnd(ctx, end)
+	if aerr != nil {
 		// The call ran, but a reply the log does not hold must not reach the agent.
 		return nil, aerr
 	}
 	if reply != nil {
-		marked, merr := reply.WithMeta(MetaKey, corr)
+		marked, merr := mark(reply, corr, started, ended)
 		if merr != nil {
 			// An upstream's result that is not a JSON object is passed on as it came.
-			a.log.Warn("result not marked with its correlation id", "correlation_id", corr, "err", merr)
+			a.log.Warn("result not marked with its correlation id and receipts", "correlation_id", corr, "err", merr)
 			return reply, err
 		}
 		reply = marked
@@ -140,7 +142,7 @@ func (a *Audit) resourceRead(ctx context.Context, call *wire.Call, forward wire.
 	if err != nil {
 		e.ErrorCode, e.ErrorMessage = errorCode(err), errorText(err.Error())
 	}
-	if aerr := a.recordEnd(ctx, e); aerr != nil {
+	if _, aerr := a.recordEnd(ctx, e); aerr != nil {
 		return nil, aerr
 	}
 	return reply, err
@@ -161,15 +163,17 @@ const endEventTimeout = 10 * time.Second
 
 // recordEnd records how a call ended. A call that timed out or was cancelled must still be
 // recorded, so its context keeps the values (trace) but not the call's deadline.
-func (a *Audit) recordEnd(ctx context.Context, e *auditv1.Event) error {
+func (a *Audit) recordEnd(ctx context.Context, e *auditv1.Event) (*auditv1.AppendResponse, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endEventTimeout)
 	defer cancel()
 	return a.record(ctx, e)
 }
 
-// record appends e and waits until it is durable. Failing closed, an error refuses the call.
-func (a *Audit) record(ctx context.Context, e *auditv1.Event) error {
-	return a.outcome(ctx, e, a.appender.append(ctx, e))
+// record appends e, waits until it is durable and returns its receipt: nil when e was not
+// recorded and the gateway fails open. Failing closed, an error refuses the call.
+func (a *Audit) record(ctx context.Context, e *auditv1.Event) (*auditv1.AppendResponse, error) {
+	r, err := a.appender.append(ctx, e)
+	return r, a.outcome(ctx, e, err)
 }
 
 // outcome is what a failed append means for the call: a refusal failing closed, a counted gap
@@ -193,17 +197,17 @@ func (a *Audit) outcome(ctx context.Context, e *auditv1.Event, err error) error 
 // open or closed, since the service is up and the request is what it will not take, and the
 // refusal is recorded as tool_call_rejected without the arguments, so a request refused for
 // its size is in the log too.
-func (a *Audit) recordStart(ctx context.Context, start *auditv1.Event) error {
-	err := a.appender.append(ctx, start)
+func (a *Audit) recordStart(ctx context.Context, start *auditv1.Event) (*auditv1.AppendResponse, error) {
+	r, err := a.appender.append(ctx, start)
 	if err == nil || len(apierr.FieldViolations(err)) == 0 {
-		return a.outcome(ctx, start, err)
+		return r, a.outcome(ctx, start, err)
 	}
 	why := status.Convert(err).Message()
 	code := "invalid_request"
 	if status.Code(err) == codes.ResourceExhausted {
 		code = "request_too_large"
 	}
-	return a.reject(ctx, start, code, "the audit service cannot record it as sent: "+why)
+	return nil, a.reject(ctx, start, code, "the audit service cannot record it as sent: "+why)
 }
 
 // reject records a call refused before it was forwarded as tool_call_rejected, without its
@@ -212,7 +216,7 @@ func (a *Audit) reject(ctx context.Context, start *auditv1.Event, code, why stri
 	rejected := &auditv1.Event{EventType: auditv1.EventType_EVENT_TYPE_TOOL_CALL_REJECTED, SessionId: start.SessionId,
 		CorrelationId: start.CorrelationId, Tool: nameText(start.Tool), BytesIn: start.BytesIn,
 		ErrorCode: code, ErrorMessage: errorText(why)}
-	if err := a.recordEnd(ctx, rejected); err != nil {
+	if _, err := a.recordEnd(ctx, rejected); err != nil {
 		return err
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "call refused: " + why}

@@ -42,9 +42,11 @@ func builtinOrder() []string {
 	return []string{"session", "values", "set_value", "transition", "audit_trail", "telemetry_summary"}
 }
 
+// builtin is a tool and its answer: a proto message, written as protojson with the proto
+// field names, or a value for encoding/json.
 type builtin struct {
 	tool *mcp.Tool
-	call func(ctx context.Context, session string, args map[string]any) (proto.Message, error)
+	call func(ctx context.Context, session string, args map[string]any) (any, error)
 }
 
 func (b *Builtins) tools() map[string]builtin {
@@ -64,7 +66,7 @@ func (b *Builtins) tools() map[string]builtin {
 			tool: &mcp.Tool{Name: BuiltinPrefix + "session", Annotations: readOnly,
 				Description: "This session in the session service: conversation state, labels, times, version.",
 				InputSchema: object(nil)},
-			call: func(ctx context.Context, id string, _ map[string]any) (proto.Message, error) {
+			call: func(ctx context.Context, id string, _ map[string]any) (any, error) {
 				return b.sessions.GetSession(ctx, &sessionv1.GetSessionRequest{Id: id})
 			},
 		},
@@ -72,7 +74,7 @@ func (b *Builtins) tools() map[string]builtin {
 			tool: &mcp.Tool{Name: BuiltinPrefix + "values", Annotations: readOnly,
 				Description: "This session's stored values with their versions (first 100; narrow with prefix).",
 				InputSchema: object(map[string]any{"prefix": map[string]any{"type": "string"}})},
-			call: func(ctx context.Context, id string, args map[string]any) (proto.Message, error) {
+			call: func(ctx context.Context, id string, args map[string]any) (any, error) {
 				prefix, _ := args["prefix"].(string)
 				return b.sessions.ListValues(ctx, &sessionv1.ListValuesRequest{SessionId: id, Prefix: prefix, PageSize: 100})
 			},
@@ -92,23 +94,26 @@ func (b *Builtins) tools() map[string]builtin {
 		},
 		BuiltinPrefix + "audit_trail": {
 			tool: &mcp.Tool{Name: BuiltinPrefix + "audit_trail", Annotations: readOnly,
-				Description: fmt.Sprintf("The last audit events of this session (at most %d), oldest first.", maxTrail),
+				Description: fmt.Sprintf("The last audit events of this session (at most %d), oldest first. With proof, each event "+
+					"carries an inclusion proof against the newest signed checkpoint of the audit log, which is returned with the "+
+					"verifier key, so the events can be checked offline.", maxTrail),
 				InputSchema: map[string]any{"type": "object", "properties": map[string]any{
-					"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxTrail}}}},
+					"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxTrail},
+					"proof": map[string]any{"type": "boolean"}}}},
 			call: b.auditTrail,
 		},
 		BuiltinPrefix + "telemetry_summary": {
 			tool: &mcp.Tool{Name: BuiltinPrefix + "telemetry_summary", Annotations: readOnly,
 				Description: "This session's tool calls: counts, errors, bytes and latency percentiles, per tool.",
 				InputSchema: map[string]any{"type": "object"}},
-			call: func(ctx context.Context, session string, _ map[string]any) (proto.Message, error) {
+			call: func(ctx context.Context, session string, _ map[string]any) (any, error) {
 				return b.telemetry.GetSummary(ctx, &telemetryv1.GetSummaryRequest{SessionId: session})
 			},
 		},
 	}
 }
 
-func (b *Builtins) setValue(ctx context.Context, id string, args map[string]any) (proto.Message, error) {
+func (b *Builtins) setValue(ctx context.Context, id string, args map[string]any) (any, error) {
 	key, _ := args["key"].(string)
 	raw, present := args["value"]
 	if key == "" || !present {
@@ -129,7 +134,7 @@ func (b *Builtins) setValue(ctx context.Context, id string, args map[string]any)
 	return b.sessions.SetValue(ctx, &sessionv1.SetValueRequest{SessionId: id, Key: key, Value: value, ExpectedVersion: expected})
 }
 
-func (b *Builtins) transition(ctx context.Context, id string, args map[string]any) (proto.Message, error) {
+func (b *Builtins) transition(ctx context.Context, id string, args map[string]any) (any, error) {
 	state := func(name string) (sessionv1.ChatState, error) {
 		v, ok := sessionv1.ChatState_value["CHAT_STATE_"+strings.ToUpper(name)]
 		if !ok || v == 0 {
@@ -151,7 +156,7 @@ func (b *Builtins) transition(ctx context.Context, id string, args map[string]an
 	return b.sessions.TransitionState(ctx, req)
 }
 
-func (b *Builtins) auditTrail(ctx context.Context, session string, args map[string]any) (proto.Message, error) {
+func (b *Builtins) auditTrail(ctx context.Context, session string, args map[string]any) (any, error) {
 	limit := maxTrail
 	if v, ok := args["limit"]; ok {
 		f, isNum := v.(float64)
@@ -159,6 +164,13 @@ func (b *Builtins) auditTrail(ctx context.Context, session string, args map[stri
 			return nil, fmt.Errorf("limit must be a whole number from 1 to %d", maxTrail)
 		}
 		limit = int(f)
+	}
+	var proof bool
+	if v, ok := args["proof"]; ok {
+		var isBool bool
+		if proof, isBool = v.(bool); !isBool {
+			return nil, fmt.Errorf("proof must be true or false")
+		}
 	}
 	// Page through to the end and keep the last limit events: the trail's tail is what an
 	// agent wants, and one session's log is small.
@@ -177,6 +189,9 @@ func (b *Builtins) auditTrail(ctx context.Context, session string, args map[stri
 			break
 		}
 		req.PageToken = resp.GetNextPageToken()
+	}
+	if proof {
+		return b.prove(ctx, events)
 	}
 	return &auditv1.ListEventsResponse{Events: events}, nil
 }
@@ -204,15 +219,20 @@ func (b *Builtins) Around(ctx context.Context, call *wire.Call, forward wire.For
 			return toolError("arguments must be a JSON object")
 		}
 	}
-	msg, err := t.call(ctx, call.Session, args)
+	out, err := t.call(ctx, call.Session, args)
 	if err != nil {
 		return toolError(err.Error())
 	}
-	text, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
+	var text []byte
+	if msg, ok := out.(proto.Message); ok {
+		text, err = protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
+	} else {
+		text, err = json.Marshal(out)
+	}
 	if err != nil {
 		return nil, err
 	}
-	// protojson writes an object, which is what structuredContent must be.
+	// Every answer is an object, which is what structuredContent must be.
 	return result(toolResult{Content: []textContent{{Type: "text", Text: string(text)}}, StructuredContent: text})
 }
 

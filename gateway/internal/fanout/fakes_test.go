@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	cachev1 "github.com/osirisplane/osiris/api/osiris/cache/v1"
 	"github.com/osirisplane/osiris/gateway/internal/wire"
 )
@@ -95,4 +97,59 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("after 10 s: %s", what)
 		}
 	}
+}
+
+// proofAudit is an audit service that holds events of one session and answers the proof
+// RPCs from fixed values, counting the requests it gets.
+type proofAudit struct {
+	auditv1.AuditServiceClient // other methods are not used
+	events                     []*auditv1.Event
+	treeSize                   uint64 // of the newest checkpoint; 0: none yet (NOT_FOUND)
+	proofErr                   error
+
+	mu          sync.Mutex
+	checkpoints int
+	proofs      []*auditv1.GetInclusionProofRequest
+}
+
+const fakeVerifierKey = "osiris-audit+0badc0de+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+
+func fakeNote(size uint64) string {
+	return fmt.Sprintf("osiris-audit\n%d\nAAAA\n\n\u2014 osiris-audit sig\n", size)
+}
+
+func (f *proofAudit) ListEvents(_ context.Context, req *auditv1.ListEventsRequest, _ ...grpc.CallOption) (*auditv1.ListEventsResponse, error) {
+	var out []*auditv1.Event
+	for _, e := range f.events {
+		if e.GetSessionId() == req.GetSessionId() {
+			out = append(out, e)
+		}
+	}
+	return &auditv1.ListEventsResponse{Events: out}, nil
+}
+
+func (f *proofAudit) GetCheckpoint(_ context.Context, req *auditv1.GetCheckpointRequest, _ ...grpc.CallOption) (*auditv1.GetCheckpointResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checkpoints++
+	if req.GetTreeSize() != 0 || f.treeSize == 0 {
+		return nil, status.Error(codes.NotFound, "no checkpoint")
+	}
+	return &auditv1.GetCheckpointResponse{TreeSize: f.treeSize, RootHash: []byte{0xab, 0xcd}, Note: []byte(fakeNote(f.treeSize))}, nil
+}
+
+func (f *proofAudit) GetInclusionProof(_ context.Context, req *auditv1.GetInclusionProofRequest, _ ...grpc.CallOption) (*auditv1.GetInclusionProofResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.proofs = append(f.proofs, req)
+	if f.proofErr != nil {
+		return nil, f.proofErr
+	}
+	// A proof that names its request, so the test sees each event got its own.
+	return &auditv1.GetInclusionProofResponse{LeafIndex: req.GetSeq() - 1, TreeSize: req.GetTreeSize(),
+		Hashes: [][]byte{{byte(req.GetSeq())}, {0xff}}}, nil
+}
+
+func (f *proofAudit) GetPublicKey(context.Context, *auditv1.GetPublicKeyRequest, ...grpc.CallOption) (*auditv1.GetPublicKeyResponse, error) {
+	return &auditv1.GetPublicKeyResponse{VerifierKey: fakeVerifierKey}, nil
 }

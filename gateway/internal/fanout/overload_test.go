@@ -48,7 +48,7 @@ func TestAppenderBacksOffFromAnOverloadedService(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithDeadline(context.Background(), deadline)
 			defer cancel()
-			errs[i] = a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i)})
+			_, errs[i] = a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i)})
 		})
 	}
 	wg.Wait()
@@ -82,7 +82,7 @@ func TestAppenderRidesOutAFullQueueAndDropsOnlyTheBadEvent(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			errs[i] = a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i), Tool: tool})
+			_, errs[i] = a.append(ctx, &auditv1.Event{CorrelationId: fmt.Sprint(i), Tool: tool})
 		})
 	}
 	wg.Wait()
@@ -115,17 +115,17 @@ func TestAuditQueueIsBounded(t *testing.T) {
 		a := &au.appender
 		a.inFlight = maxInFlight // both senders busy: nothing leaves the queue
 		for i := range MaxQueuedEvents {
-			if err := a.append(cancelled(), &auditv1.Event{CorrelationId: fmt.Sprint(i)}); !errors.Is(err, context.Canceled) {
+			if _, err := a.append(cancelled(), &auditv1.Event{CorrelationId: fmt.Sprint(i)}); !errors.Is(err, context.Canceled) {
 				t.Fatalf("event %d: %v, want it queued", i, err)
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // an unbounded queue would make it wait
-		err = a.append(ctx, &auditv1.Event{})
+		_, err = a.append(ctx, &auditv1.Event{})
 		cancel()
 		if !errors.Is(err, errQueueFull) {
 			t.Fatalf("event over the bound: %v, want %v", err, errQueueFull)
 		}
-		err = au.record(context.Background(), &auditv1.Event{})
+		_, err = au.record(context.Background(), &auditv1.Event{})
 		var rpc *jsonrpc.Error
 		if failOpen != (err == nil) || (!failOpen && (!errors.As(err, &rpc) || rpc.Code != CodeAuditUnavailable)) {
 			t.Fatalf("failOpen=%v: record with a full queue = %v", failOpen, err)

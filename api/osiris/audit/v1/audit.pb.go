@@ -109,9 +109,13 @@ type Event struct {
 	DurationMs   float64          `protobuf:"fixed64,10,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	ErrorCode    string           `protobuf:"bytes,11,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	ErrorMessage string           `protobuf:"bytes,12,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
-	// Hash of the previous event (32 zero bytes for seq 1).
+	// Set only on events migrated from a release before the Merkle tree, whose hash chain
+	// linked each event to the one before: the link is kept as data, covered by the leaf hash.
+	// Empty on every event appended since.
 	PrevHash []byte `protobuf:"bytes,13,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	// SHA-256 over prev_hash and this event's canonical encoding.
+	// The event's leaf hash in the tree: SHA-256 over 0x00 and the event's canonical encoding
+	// (RFC 6962 leaf hash of RFC 8785 JSON; docs/audit.md defines the encoding and gives
+	// vectors).
 	Hash []byte `protobuf:"bytes,14,opt,name=hash,proto3" json:"hash,omitempty"`
 	// For resource_access events: the resource read and the operation.
 	ResourceUri   string `protobuf:"bytes,15,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
@@ -306,10 +310,14 @@ func (x *AppendRequest) GetEvent() *Event {
 	return nil
 }
 
+// AppendResponse is the receipt of one appended event.
 type AppendResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The event's leaf hash, as leaf_hash (kept for clients older than leaf_hash).
+	Hash []byte `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The event's leaf hash (Event.hash): with seq, what GetInclusionProof proves.
+	LeafHash      []byte `protobuf:"bytes,3,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -354,6 +362,13 @@ func (x *AppendResponse) GetSeq() uint64 {
 func (x *AppendResponse) GetHash() []byte {
 	if x != nil {
 		return x.Hash
+	}
+	return nil
+}
+
+func (x *AppendResponse) GetLeafHash() []byte {
+	if x != nil {
+		return x.LeafHash
 	}
 	return nil
 }
@@ -765,11 +780,14 @@ type VerifyChainResponse struct {
 	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
 	// How many events were checked.
 	Checked uint64 `protobuf:"varint,2,opt,name=checked,proto3" json:"checked,omitempty"`
-	// The first sequence whose link or hash does not verify; 0 when ok.
+	// The first sequence whose stored leaf hash does not match its content, or that is
+	// missing or undecodable; 0 when ok.
 	FirstBadSeq uint64 `protobuf:"varint,3,opt,name=first_bad_seq,json=firstBadSeq,proto3" json:"first_bad_seq,omitempty"`
-	// Hash of the last event (the chain head); empty for an empty log.
+	// The root hash of the tree over the checked events, recomputed from their contents (before
+	// the tree: the last event's chain hash); empty for an empty log.
 	HeadHash []byte `protobuf:"bytes,4,opt,name=head_hash,json=headHash,proto3" json:"head_hash,omitempty"`
-	// Why first_bad_seq failed, for people.
+	// Why the check failed, for people: first_bad_seq's problem, or a root that differs from
+	// the newest checkpoint's.
 	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -924,6 +942,458 @@ func (x *ExportEventsRequest) GetUntil() *timestamppb.Timestamp {
 	return nil
 }
 
+type GetCheckpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tree size of the checkpoint wanted; 0 for the newest.
+	TreeSize      uint64 `protobuf:"varint,1,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointRequest) Reset() {
+	*x = GetCheckpointRequest{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointRequest) ProtoMessage() {}
+
+func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetCheckpointRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+type GetCheckpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The checkpoint as a C2SP signed note (tlog-checkpoint): origin, tree size, base64 root
+	// hash, each on a line, then a blank line and the signature lines. The note is what is
+	// signed; tree_size and root_hash repeat what it says, for convenience.
+	Note          []byte `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	TreeSize      uint64 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	RootHash      []byte `protobuf:"bytes,3,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointResponse) Reset() {
+	*x = GetCheckpointResponse{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointResponse) ProtoMessage() {}
+
+func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetCheckpointResponse) GetNote() []byte {
+	if x != nil {
+		return x.Note
+	}
+	return nil
+}
+
+func (x *GetCheckpointResponse) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *GetCheckpointResponse) GetRootHash() []byte {
+	if x != nil {
+		return x.RootHash
+	}
+	return nil
+}
+
+type GetCheckpointNoteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As GetCheckpointRequest.tree_size: 0 for the newest.
+	TreeSize      uint64 `protobuf:"varint,1,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointNoteRequest) Reset() {
+	*x = GetCheckpointNoteRequest{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointNoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointNoteRequest) ProtoMessage() {}
+
+func (x *GetCheckpointNoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointNoteRequest.ProtoReflect.Descriptor instead.
+func (*GetCheckpointNoteRequest) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetCheckpointNoteRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+type GetInclusionProofRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event to prove, from 1.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The size of the tree to prove it in, at least seq; 0 for the newest checkpoint's size.
+	TreeSize      uint64 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInclusionProofRequest) Reset() {
+	*x = GetInclusionProofRequest{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInclusionProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInclusionProofRequest) ProtoMessage() {}
+
+func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
+func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetInclusionProofRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *GetInclusionProofRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+type GetInclusionProofResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sibling hashes from the leaf up to the root (RFC 9162, section 2.1.3).
+	Hashes [][]byte `protobuf:"bytes,1,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	// The event's leaf index: its seq - 1.
+	LeafIndex uint64 `protobuf:"varint,2,opt,name=leaf_index,json=leafIndex,proto3" json:"leaf_index,omitempty"`
+	// The size of the tree the proof is for (the newest checkpoint's when asked with 0).
+	TreeSize      uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInclusionProofResponse) Reset() {
+	*x = GetInclusionProofResponse{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInclusionProofResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInclusionProofResponse) ProtoMessage() {}
+
+func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
+func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetInclusionProofResponse) GetHashes() [][]byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *GetInclusionProofResponse) GetLeafIndex() uint64 {
+	if x != nil {
+		return x.LeafIndex
+	}
+	return 0
+}
+
+func (x *GetInclusionProofResponse) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+type GetConsistencyProofRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The older tree's size, from 1.
+	FromSize uint64 `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
+	// The newer tree's size: from_size <= to_size <= the log's size.
+	ToSize        uint64 `protobuf:"varint,2,opt,name=to_size,json=toSize,proto3" json:"to_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsistencyProofRequest) Reset() {
+	*x = GetConsistencyProofRequest{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsistencyProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsistencyProofRequest) ProtoMessage() {}
+
+func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
+func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetConsistencyProofRequest) GetFromSize() uint64 {
+	if x != nil {
+		return x.FromSize
+	}
+	return 0
+}
+
+func (x *GetConsistencyProofRequest) GetToSize() uint64 {
+	if x != nil {
+		return x.ToSize
+	}
+	return 0
+}
+
+type GetConsistencyProofResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The consistency proof from the tree of from_size leaves to that of to_size (RFC 9162,
+	// section 2.1.4); empty when the sizes are equal.
+	Hashes        [][]byte `protobuf:"bytes,1,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsistencyProofResponse) Reset() {
+	*x = GetConsistencyProofResponse{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsistencyProofResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsistencyProofResponse) ProtoMessage() {}
+
+func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
+func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetConsistencyProofResponse) GetHashes() [][]byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+type GetPublicKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPublicKeyRequest) Reset() {
+	*x = GetPublicKeyRequest{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPublicKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPublicKeyRequest) ProtoMessage() {}
+
+func (x *GetPublicKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPublicKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetPublicKeyRequest) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{19}
+}
+
+type GetPublicKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed-note verifier key, "<name>+<key hash>+<base64 key>" (golang.org/x/mod/sumdb/note);
+	// the name is the checkpoints' origin line.
+	VerifierKey   string `protobuf:"bytes,1,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPublicKeyResponse) Reset() {
+	*x = GetPublicKeyResponse{}
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPublicKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPublicKeyResponse) ProtoMessage() {}
+
+func (x *GetPublicKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_osiris_audit_v1_audit_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPublicKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetPublicKeyResponse) Descriptor() ([]byte, []int) {
+	return file_osiris_audit_v1_audit_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetPublicKeyResponse) GetVerifierKey() string {
+	if x != nil {
+		return x.VerifierKey
+	}
+	return ""
+}
+
 var File_osiris_audit_v1_audit_proto protoreflect.FileDescriptor
 
 const file_osiris_audit_v1_audit_proto_rawDesc = "" +
@@ -952,10 +1422,11 @@ const file_osiris_audit_v1_audit_proto_rawDesc = "" +
 	"\fresource_uri\x18\x0f \x01(\tR\vresourceUri\x12\x1c\n" +
 	"\toperation\x18\x10 \x01(\tR\toperation\"B\n" +
 	"\rAppendRequest\x121\n" +
-	"\x05event\x18\x01 \x01(\v2\x16.osiris.audit.v1.EventB\x03\xe0A\x02R\x05event\"6\n" +
+	"\x05event\x18\x01 \x01(\v2\x16.osiris.audit.v1.EventB\x03\xe0A\x02R\x05event\"S\n" +
 	"\x0eAppendResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
-	"\x04hash\x18\x02 \x01(\fR\x04hash\"I\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\x12\x1b\n" +
+	"\tleaf_hash\x18\x03 \x01(\fR\bleafHash\"I\n" +
 	"\x12AppendBatchRequest\x123\n" +
 	"\x06events\x18\x01 \x03(\v2\x16.osiris.audit.v1.EventB\x03\xe0A\x02R\x06events\"R\n" +
 	"\x13AppendBatchResponse\x12;\n" +
@@ -1000,7 +1471,31 @@ const file_osiris_audit_v1_audit_proto_rawDesc = "" +
 	"\n" +
 	"event_type\x18\x04 \x01(\x0e2\x1a.osiris.audit.v1.EventTypeR\teventType\x120\n" +
 	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
-	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until*\x90\x02\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"3\n" +
+	"\x14GetCheckpointRequest\x12\x1b\n" +
+	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\"e\n" +
+	"\x15GetCheckpointResponse\x12\x12\n" +
+	"\x04note\x18\x01 \x01(\fR\x04note\x12\x1b\n" +
+	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\x12\x1b\n" +
+	"\troot_hash\x18\x03 \x01(\fR\brootHash\"7\n" +
+	"\x18GetCheckpointNoteRequest\x12\x1b\n" +
+	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\"N\n" +
+	"\x18GetInclusionProofRequest\x12\x15\n" +
+	"\x03seq\x18\x01 \x01(\x04B\x03\xe0A\x02R\x03seq\x12\x1b\n" +
+	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\"o\n" +
+	"\x19GetInclusionProofResponse\x12\x16\n" +
+	"\x06hashes\x18\x01 \x03(\fR\x06hashes\x12\x1d\n" +
+	"\n" +
+	"leaf_index\x18\x02 \x01(\x04R\tleafIndex\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\"\\\n" +
+	"\x1aGetConsistencyProofRequest\x12 \n" +
+	"\tfrom_size\x18\x01 \x01(\x04B\x03\xe0A\x02R\bfromSize\x12\x1c\n" +
+	"\ato_size\x18\x02 \x01(\x04B\x03\xe0A\x02R\x06toSize\"5\n" +
+	"\x1bGetConsistencyProofResponse\x12\x16\n" +
+	"\x06hashes\x18\x01 \x03(\fR\x06hashes\"\x15\n" +
+	"\x13GetPublicKeyRequest\"9\n" +
+	"\x14GetPublicKeyResponse\x12!\n" +
+	"\fverifier_key\x18\x01 \x01(\tR\vverifierKey*\x90\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cEVENT_TYPE_TOOL_CALL_STARTED\x10\x01\x12\"\n" +
@@ -1009,7 +1504,7 @@ const file_osiris_audit_v1_audit_proto_rawDesc = "" +
 	"\x1dEVENT_TYPE_TOOL_CALL_REJECTED\x10\x04\x12\x1e\n" +
 	"\x1aEVENT_TYPE_RESOURCE_ACCESS\x10\x05\x12\x1e\n" +
 	"\x1aEVENT_TYPE_SESSION_STARTED\x10\x06\x12\x1d\n" +
-	"\x19EVENT_TYPE_SESSION_CLOSED\x10\a2\x86\x06\n" +
+	"\x19EVENT_TYPE_SESSION_CLOSED\x10\a2\xa2\v\n" +
 	"\fAuditService\x12f\n" +
 	"\x06Append\x12\x1e.osiris.audit.v1.AppendRequest\x1a\x1f.osiris.audit.v1.AppendResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/audit/events\x12\x81\x01\n" +
 	"\vAppendBatch\x12#.osiris.audit.v1.AppendBatchRequest\x1a$.osiris.audit.v1.AppendBatchResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/audit/events:batchAppend\x12o\n" +
@@ -1019,7 +1514,12 @@ const file_osiris_audit_v1_audit_proto_rawDesc = "" +
 	"\n" +
 	"TailEvents\x12\".osiris.audit.v1.TailEventsRequest\x1a\x16.osiris.audit.v1.Event0\x01\x12x\n" +
 	"\vVerifyChain\x12#.osiris.audit.v1.VerifyChainRequest\x1a$.osiris.audit.v1.VerifyChainResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/audit/chain:verify\x12m\n" +
-	"\fExportEvents\x12$.osiris.audit.v1.ExportEventsRequest\x1a\x14.google.api.HttpBody\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/audit/events:export0\x01B;Z9github.com/osirisplane/osiris/api/osiris/audit/v1;auditv1b\x06proto3"
+	"\fExportEvents\x12$.osiris.audit.v1.ExportEventsRequest\x1a\x14.google.api.HttpBody\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/audit/events:export0\x01\x12|\n" +
+	"\rGetCheckpoint\x12%.osiris.audit.v1.GetCheckpointRequest\x1a&.osiris.audit.v1.GetCheckpointResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/audit/checkpoint\x12w\n" +
+	"\x11GetCheckpointNote\x12).osiris.audit.v1.GetCheckpointNoteRequest\x1a\x14.google.api.HttpBody\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/audit/checkpoint:note\x12\x8e\x01\n" +
+	"\x11GetInclusionProof\x12).osiris.audit.v1.GetInclusionProofRequest\x1a*.osiris.audit.v1.GetInclusionProofResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/audit/proofs/inclusion\x12\x96\x01\n" +
+	"\x13GetConsistencyProof\x12+.osiris.audit.v1.GetConsistencyProofRequest\x1a,.osiris.audit.v1.GetConsistencyProofResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/audit/proofs/consistency\x12y\n" +
+	"\fGetPublicKey\x12$.osiris.audit.v1.GetPublicKeyRequest\x1a%.osiris.audit.v1.GetPublicKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/audit/public-keyB;Z9github.com/osirisplane/osiris/api/osiris/audit/v1;auditv1b\x06proto3"
 
 var (
 	file_osiris_audit_v1_audit_proto_rawDescOnce sync.Once
@@ -1034,40 +1534,49 @@ func file_osiris_audit_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_osiris_audit_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_osiris_audit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_osiris_audit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_osiris_audit_v1_audit_proto_goTypes = []any{
-	(EventType)(0),                // 0: osiris.audit.v1.EventType
-	(*Event)(nil),                 // 1: osiris.audit.v1.Event
-	(*AppendRequest)(nil),         // 2: osiris.audit.v1.AppendRequest
-	(*AppendResponse)(nil),        // 3: osiris.audit.v1.AppendResponse
-	(*AppendBatchRequest)(nil),    // 4: osiris.audit.v1.AppendBatchRequest
-	(*AppendBatchResponse)(nil),   // 5: osiris.audit.v1.AppendBatchResponse
-	(*ListEventsRequest)(nil),     // 6: osiris.audit.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),    // 7: osiris.audit.v1.ListEventsResponse
-	(*GetEventRequest)(nil),       // 8: osiris.audit.v1.GetEventRequest
-	(*TailEventsRequest)(nil),     // 9: osiris.audit.v1.TailEventsRequest
-	(*VerifyChainRequest)(nil),    // 10: osiris.audit.v1.VerifyChainRequest
-	(*VerifyChainResponse)(nil),   // 11: osiris.audit.v1.VerifyChainResponse
-	(*ExportEventsRequest)(nil),   // 12: osiris.audit.v1.ExportEventsRequest
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
-	(*httpbody.HttpBody)(nil),     // 15: google.api.HttpBody
+	(EventType)(0),                      // 0: osiris.audit.v1.EventType
+	(*Event)(nil),                       // 1: osiris.audit.v1.Event
+	(*AppendRequest)(nil),               // 2: osiris.audit.v1.AppendRequest
+	(*AppendResponse)(nil),              // 3: osiris.audit.v1.AppendResponse
+	(*AppendBatchRequest)(nil),          // 4: osiris.audit.v1.AppendBatchRequest
+	(*AppendBatchResponse)(nil),         // 5: osiris.audit.v1.AppendBatchResponse
+	(*ListEventsRequest)(nil),           // 6: osiris.audit.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),          // 7: osiris.audit.v1.ListEventsResponse
+	(*GetEventRequest)(nil),             // 8: osiris.audit.v1.GetEventRequest
+	(*TailEventsRequest)(nil),           // 9: osiris.audit.v1.TailEventsRequest
+	(*VerifyChainRequest)(nil),          // 10: osiris.audit.v1.VerifyChainRequest
+	(*VerifyChainResponse)(nil),         // 11: osiris.audit.v1.VerifyChainResponse
+	(*ExportEventsRequest)(nil),         // 12: osiris.audit.v1.ExportEventsRequest
+	(*GetCheckpointRequest)(nil),        // 13: osiris.audit.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 14: osiris.audit.v1.GetCheckpointResponse
+	(*GetCheckpointNoteRequest)(nil),    // 15: osiris.audit.v1.GetCheckpointNoteRequest
+	(*GetInclusionProofRequest)(nil),    // 16: osiris.audit.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 17: osiris.audit.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 18: osiris.audit.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 19: osiris.audit.v1.GetConsistencyProofResponse
+	(*GetPublicKeyRequest)(nil),         // 20: osiris.audit.v1.GetPublicKeyRequest
+	(*GetPublicKeyResponse)(nil),        // 21: osiris.audit.v1.GetPublicKeyResponse
+	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),             // 23: google.protobuf.Struct
+	(*httpbody.HttpBody)(nil),           // 24: google.api.HttpBody
 }
 var file_osiris_audit_v1_audit_proto_depIdxs = []int32{
-	13, // 0: osiris.audit.v1.Event.time:type_name -> google.protobuf.Timestamp
+	22, // 0: osiris.audit.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: osiris.audit.v1.Event.event_type:type_name -> osiris.audit.v1.EventType
-	14, // 2: osiris.audit.v1.Event.arguments:type_name -> google.protobuf.Struct
+	23, // 2: osiris.audit.v1.Event.arguments:type_name -> google.protobuf.Struct
 	1,  // 3: osiris.audit.v1.AppendRequest.event:type_name -> osiris.audit.v1.Event
 	1,  // 4: osiris.audit.v1.AppendBatchRequest.events:type_name -> osiris.audit.v1.Event
 	3,  // 5: osiris.audit.v1.AppendBatchResponse.receipts:type_name -> osiris.audit.v1.AppendResponse
 	0,  // 6: osiris.audit.v1.ListEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
-	13, // 7: osiris.audit.v1.ListEventsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 8: osiris.audit.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 7: osiris.audit.v1.ListEventsRequest.since:type_name -> google.protobuf.Timestamp
+	22, // 8: osiris.audit.v1.ListEventsRequest.until:type_name -> google.protobuf.Timestamp
 	1,  // 9: osiris.audit.v1.ListEventsResponse.events:type_name -> osiris.audit.v1.Event
 	0,  // 10: osiris.audit.v1.TailEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
 	0,  // 11: osiris.audit.v1.ExportEventsRequest.event_type:type_name -> osiris.audit.v1.EventType
-	13, // 12: osiris.audit.v1.ExportEventsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 13: osiris.audit.v1.ExportEventsRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 12: osiris.audit.v1.ExportEventsRequest.since:type_name -> google.protobuf.Timestamp
+	22, // 13: osiris.audit.v1.ExportEventsRequest.until:type_name -> google.protobuf.Timestamp
 	2,  // 14: osiris.audit.v1.AuditService.Append:input_type -> osiris.audit.v1.AppendRequest
 	4,  // 15: osiris.audit.v1.AuditService.AppendBatch:input_type -> osiris.audit.v1.AppendBatchRequest
 	6,  // 16: osiris.audit.v1.AuditService.ListEvents:input_type -> osiris.audit.v1.ListEventsRequest
@@ -1075,15 +1584,25 @@ var file_osiris_audit_v1_audit_proto_depIdxs = []int32{
 	9,  // 18: osiris.audit.v1.AuditService.TailEvents:input_type -> osiris.audit.v1.TailEventsRequest
 	10, // 19: osiris.audit.v1.AuditService.VerifyChain:input_type -> osiris.audit.v1.VerifyChainRequest
 	12, // 20: osiris.audit.v1.AuditService.ExportEvents:input_type -> osiris.audit.v1.ExportEventsRequest
-	3,  // 21: osiris.audit.v1.AuditService.Append:output_type -> osiris.audit.v1.AppendResponse
-	5,  // 22: osiris.audit.v1.AuditService.AppendBatch:output_type -> osiris.audit.v1.AppendBatchResponse
-	7,  // 23: osiris.audit.v1.AuditService.ListEvents:output_type -> osiris.audit.v1.ListEventsResponse
-	1,  // 24: osiris.audit.v1.AuditService.GetEvent:output_type -> osiris.audit.v1.Event
-	1,  // 25: osiris.audit.v1.AuditService.TailEvents:output_type -> osiris.audit.v1.Event
-	11, // 26: osiris.audit.v1.AuditService.VerifyChain:output_type -> osiris.audit.v1.VerifyChainResponse
-	15, // 27: osiris.audit.v1.AuditService.ExportEvents:output_type -> google.api.HttpBody
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
+	13, // 21: osiris.audit.v1.AuditService.GetCheckpoint:input_type -> osiris.audit.v1.GetCheckpointRequest
+	15, // 22: osiris.audit.v1.AuditService.GetCheckpointNote:input_type -> osiris.audit.v1.GetCheckpointNoteRequest
+	16, // 23: osiris.audit.v1.AuditService.GetInclusionProof:input_type -> osiris.audit.v1.GetInclusionProofRequest
+	18, // 24: osiris.audit.v1.AuditService.GetConsistencyProof:input_type -> osiris.audit.v1.GetConsistencyProofRequest
+	20, // 25: osiris.audit.v1.AuditService.GetPublicKey:input_type -> osiris.audit.v1.GetPublicKeyRequest
+	3,  // 26: osiris.audit.v1.AuditService.Append:output_type -> osiris.audit.v1.AppendResponse
+	5,  // 27: osiris.audit.v1.AuditService.AppendBatch:output_type -> osiris.audit.v1.AppendBatchResponse
+	7,  // 28: osiris.audit.v1.AuditService.ListEvents:output_type -> osiris.audit.v1.ListEventsResponse
+	1,  // 29: osiris.audit.v1.AuditService.GetEvent:output_type -> osiris.audit.v1.Event
+	1,  // 30: osiris.audit.v1.AuditService.TailEvents:output_type -> osiris.audit.v1.Event
+	11, // 31: osiris.audit.v1.AuditService.VerifyChain:output_type -> osiris.audit.v1.VerifyChainResponse
+	24, // 32: osiris.audit.v1.AuditService.ExportEvents:output_type -> google.api.HttpBody
+	14, // 33: osiris.audit.v1.AuditService.GetCheckpoint:output_type -> osiris.audit.v1.GetCheckpointResponse
+	24, // 34: osiris.audit.v1.AuditService.GetCheckpointNote:output_type -> google.api.HttpBody
+	17, // 35: osiris.audit.v1.AuditService.GetInclusionProof:output_type -> osiris.audit.v1.GetInclusionProofResponse
+	19, // 36: osiris.audit.v1.AuditService.GetConsistencyProof:output_type -> osiris.audit.v1.GetConsistencyProofResponse
+	21, // 37: osiris.audit.v1.AuditService.GetPublicKey:output_type -> osiris.audit.v1.GetPublicKeyResponse
+	26, // [26:38] is the sub-list for method output_type
+	14, // [14:26] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1100,7 +1619,7 @@ func file_osiris_audit_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_osiris_audit_v1_audit_proto_rawDesc), len(file_osiris_audit_v1_audit_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

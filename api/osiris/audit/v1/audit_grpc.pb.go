@@ -20,23 +20,30 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuditService_Append_FullMethodName       = "/osiris.audit.v1.AuditService/Append"
-	AuditService_AppendBatch_FullMethodName  = "/osiris.audit.v1.AuditService/AppendBatch"
-	AuditService_ListEvents_FullMethodName   = "/osiris.audit.v1.AuditService/ListEvents"
-	AuditService_GetEvent_FullMethodName     = "/osiris.audit.v1.AuditService/GetEvent"
-	AuditService_TailEvents_FullMethodName   = "/osiris.audit.v1.AuditService/TailEvents"
-	AuditService_VerifyChain_FullMethodName  = "/osiris.audit.v1.AuditService/VerifyChain"
-	AuditService_ExportEvents_FullMethodName = "/osiris.audit.v1.AuditService/ExportEvents"
+	AuditService_Append_FullMethodName              = "/osiris.audit.v1.AuditService/Append"
+	AuditService_AppendBatch_FullMethodName         = "/osiris.audit.v1.AuditService/AppendBatch"
+	AuditService_ListEvents_FullMethodName          = "/osiris.audit.v1.AuditService/ListEvents"
+	AuditService_GetEvent_FullMethodName            = "/osiris.audit.v1.AuditService/GetEvent"
+	AuditService_TailEvents_FullMethodName          = "/osiris.audit.v1.AuditService/TailEvents"
+	AuditService_VerifyChain_FullMethodName         = "/osiris.audit.v1.AuditService/VerifyChain"
+	AuditService_ExportEvents_FullMethodName        = "/osiris.audit.v1.AuditService/ExportEvents"
+	AuditService_GetCheckpoint_FullMethodName       = "/osiris.audit.v1.AuditService/GetCheckpoint"
+	AuditService_GetCheckpointNote_FullMethodName   = "/osiris.audit.v1.AuditService/GetCheckpointNote"
+	AuditService_GetInclusionProof_FullMethodName   = "/osiris.audit.v1.AuditService/GetInclusionProof"
+	AuditService_GetConsistencyProof_FullMethodName = "/osiris.audit.v1.AuditService/GetConsistencyProof"
+	AuditService_GetPublicKey_FullMethodName        = "/osiris.audit.v1.AuditService/GetPublicKey"
 )
 
 // AuditServiceClient is the client API for AuditService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AuditService is an append-only, hash-chained log of what agents did through the gateway.
-// Every acknowledged Append is synced to disk before the reply is sent.
+// AuditService is an append-only log of what agents did through the gateway, with a Merkle
+// tree over its events (RFC 6962) and signed checkpoints of that tree (C2SP signed notes), so
+// that anyone holding a checkpoint can check that an event is in the log and that the log
+// only grew. Every acknowledged Append is synced to disk before the reply is sent.
 type AuditServiceClient interface {
-	// Append stores one event and returns its sequence number and hash once it is durable.
+	// Append stores one event and returns its sequence number and leaf hash once it is durable.
 	Append(ctx context.Context, in *AppendRequest, opts ...grpc.CallOption) (*AppendResponse, error)
 	// AppendBatch stores events in the order given, as one unit: they get consecutive sequence
 	// numbers, and the reply comes once all of them are durable. Every event is validated as
@@ -50,11 +57,31 @@ type AuditServiceClient interface {
 	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*Event, error)
 	// TailEvents streams the events after after_seq and then follows new ones until cancelled.
 	TailEvents(ctx context.Context, in *TailEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
-	// VerifyChain recomputes the whole hash chain and reports the first broken sequence.
+	// VerifyChain recomputes every event's leaf hash and the tree's root, compares the root with
+	// the newest checkpoint, and reports the first event that does not verify. (The name is
+	// from the hash chain the tree replaced; the RPC and its fields are kept for old clients.)
 	VerifyChain(ctx context.Context, in *VerifyChainRequest, opts ...grpc.CallOption) (*VerifyChainResponse, error)
 	// ExportEvents streams the log as JSONL (one event per line) in the field names of the
 	// original Osiris audit files.
 	ExportEvents(ctx context.Context, in *ExportEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
+	// GetCheckpoint returns a signed checkpoint of the tree: the newest when tree_size is 0,
+	// else the one made at exactly that size (NOT_FOUND when none was: checkpoints are made at
+	// most once per checkpoint interval, so most sizes have none). Every checkpoint is kept.
+	GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (*GetCheckpointResponse, error)
+	// GetCheckpointNote is GetCheckpoint's note alone, as text/plain: what a witness or a
+	// script fetches with curl and checks with any signed-note implementation, no protobuf or
+	// JSON needed.
+	GetCheckpointNote(ctx context.Context, in *GetCheckpointNoteRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
+	// GetInclusionProof proves that the event seq is leaf seq-1 of the tree of tree_size
+	// leaves, whose root a checkpoint of that size signs.
+	GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error)
+	// GetConsistencyProof proves that the tree of from_size leaves is a prefix of the tree of
+	// to_size leaves: the log between two checkpoints only grew.
+	GetConsistencyProof(ctx context.Context, in *GetConsistencyProofRequest, opts ...grpc.CallOption) (*GetConsistencyProofResponse, error)
+	// GetPublicKey returns the signed-note verifier key that checks the checkpoints' signature.
+	// Get it once, over a channel you trust, and keep it: a key fetched along with the
+	// checkpoints it verifies proves nothing against whoever serves both.
+	GetPublicKey(ctx context.Context, in *GetPublicKeyRequest, opts ...grpc.CallOption) (*GetPublicKeyResponse, error)
 }
 
 type auditServiceClient struct {
@@ -153,14 +180,66 @@ func (c *auditServiceClient) ExportEvents(ctx context.Context, in *ExportEventsR
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuditService_ExportEventsClient = grpc.ServerStreamingClient[httpbody.HttpBody]
 
+func (c *auditServiceClient) GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (*GetCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCheckpointResponse)
+	err := c.cc.Invoke(ctx, AuditService_GetCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) GetCheckpointNote(ctx context.Context, in *GetCheckpointNoteRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(httpbody.HttpBody)
+	err := c.cc.Invoke(ctx, AuditService_GetCheckpointNote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetInclusionProofResponse)
+	err := c.cc.Invoke(ctx, AuditService_GetInclusionProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) GetConsistencyProof(ctx context.Context, in *GetConsistencyProofRequest, opts ...grpc.CallOption) (*GetConsistencyProofResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConsistencyProofResponse)
+	err := c.cc.Invoke(ctx, AuditService_GetConsistencyProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) GetPublicKey(ctx context.Context, in *GetPublicKeyRequest, opts ...grpc.CallOption) (*GetPublicKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPublicKeyResponse)
+	err := c.cc.Invoke(ctx, AuditService_GetPublicKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuditServiceServer is the server API for AuditService service.
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility.
 //
-// AuditService is an append-only, hash-chained log of what agents did through the gateway.
-// Every acknowledged Append is synced to disk before the reply is sent.
+// AuditService is an append-only log of what agents did through the gateway, with a Merkle
+// tree over its events (RFC 6962) and signed checkpoints of that tree (C2SP signed notes), so
+// that anyone holding a checkpoint can check that an event is in the log and that the log
+// only grew. Every acknowledged Append is synced to disk before the reply is sent.
 type AuditServiceServer interface {
-	// Append stores one event and returns its sequence number and hash once it is durable.
+	// Append stores one event and returns its sequence number and leaf hash once it is durable.
 	Append(context.Context, *AppendRequest) (*AppendResponse, error)
 	// AppendBatch stores events in the order given, as one unit: they get consecutive sequence
 	// numbers, and the reply comes once all of them are durable. Every event is validated as
@@ -174,11 +253,31 @@ type AuditServiceServer interface {
 	GetEvent(context.Context, *GetEventRequest) (*Event, error)
 	// TailEvents streams the events after after_seq and then follows new ones until cancelled.
 	TailEvents(*TailEventsRequest, grpc.ServerStreamingServer[Event]) error
-	// VerifyChain recomputes the whole hash chain and reports the first broken sequence.
+	// VerifyChain recomputes every event's leaf hash and the tree's root, compares the root with
+	// the newest checkpoint, and reports the first event that does not verify. (The name is
+	// from the hash chain the tree replaced; the RPC and its fields are kept for old clients.)
 	VerifyChain(context.Context, *VerifyChainRequest) (*VerifyChainResponse, error)
 	// ExportEvents streams the log as JSONL (one event per line) in the field names of the
 	// original Osiris audit files.
 	ExportEvents(*ExportEventsRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
+	// GetCheckpoint returns a signed checkpoint of the tree: the newest when tree_size is 0,
+	// else the one made at exactly that size (NOT_FOUND when none was: checkpoints are made at
+	// most once per checkpoint interval, so most sizes have none). Every checkpoint is kept.
+	GetCheckpoint(context.Context, *GetCheckpointRequest) (*GetCheckpointResponse, error)
+	// GetCheckpointNote is GetCheckpoint's note alone, as text/plain: what a witness or a
+	// script fetches with curl and checks with any signed-note implementation, no protobuf or
+	// JSON needed.
+	GetCheckpointNote(context.Context, *GetCheckpointNoteRequest) (*httpbody.HttpBody, error)
+	// GetInclusionProof proves that the event seq is leaf seq-1 of the tree of tree_size
+	// leaves, whose root a checkpoint of that size signs.
+	GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error)
+	// GetConsistencyProof proves that the tree of from_size leaves is a prefix of the tree of
+	// to_size leaves: the log between two checkpoints only grew.
+	GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*GetConsistencyProofResponse, error)
+	// GetPublicKey returns the signed-note verifier key that checks the checkpoints' signature.
+	// Get it once, over a channel you trust, and keep it: a key fetched along with the
+	// checkpoints it verifies proves nothing against whoever serves both.
+	GetPublicKey(context.Context, *GetPublicKeyRequest) (*GetPublicKeyResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -209,6 +308,21 @@ func (UnimplementedAuditServiceServer) VerifyChain(context.Context, *VerifyChain
 }
 func (UnimplementedAuditServiceServer) ExportEvents(*ExportEventsRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error {
 	return status.Error(codes.Unimplemented, "method ExportEvents not implemented")
+}
+func (UnimplementedAuditServiceServer) GetCheckpoint(context.Context, *GetCheckpointRequest) (*GetCheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCheckpoint not implemented")
+}
+func (UnimplementedAuditServiceServer) GetCheckpointNote(context.Context, *GetCheckpointNoteRequest) (*httpbody.HttpBody, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCheckpointNote not implemented")
+}
+func (UnimplementedAuditServiceServer) GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInclusionProof not implemented")
+}
+func (UnimplementedAuditServiceServer) GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*GetConsistencyProofResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConsistencyProof not implemented")
+}
+func (UnimplementedAuditServiceServer) GetPublicKey(context.Context, *GetPublicKeyRequest) (*GetPublicKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPublicKey not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
 func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
@@ -343,6 +457,96 @@ func _AuditService_ExportEvents_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuditService_ExportEventsServer = grpc.ServerStreamingServer[httpbody.HttpBody]
 
+func _AuditService_GetCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).GetCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_GetCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).GetCheckpoint(ctx, req.(*GetCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_GetCheckpointNote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCheckpointNoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).GetCheckpointNote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_GetCheckpointNote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).GetCheckpointNote(ctx, req.(*GetCheckpointNoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_GetInclusionProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInclusionProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).GetInclusionProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_GetInclusionProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).GetInclusionProof(ctx, req.(*GetInclusionProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_GetConsistencyProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConsistencyProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).GetConsistencyProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_GetConsistencyProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).GetConsistencyProof(ctx, req.(*GetConsistencyProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_GetPublicKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPublicKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).GetPublicKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_GetPublicKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).GetPublicKey(ctx, req.(*GetPublicKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -369,6 +573,26 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyChain",
 			Handler:    _AuditService_VerifyChain_Handler,
+		},
+		{
+			MethodName: "GetCheckpoint",
+			Handler:    _AuditService_GetCheckpoint_Handler,
+		},
+		{
+			MethodName: "GetCheckpointNote",
+			Handler:    _AuditService_GetCheckpointNote_Handler,
+		},
+		{
+			MethodName: "GetInclusionProof",
+			Handler:    _AuditService_GetInclusionProof_Handler,
+		},
+		{
+			MethodName: "GetConsistencyProof",
+			Handler:    _AuditService_GetConsistencyProof_Handler,
+		},
+		{
+			MethodName: "GetPublicKey",
+			Handler:    _AuditService_GetPublicKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

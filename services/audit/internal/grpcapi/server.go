@@ -20,12 +20,13 @@ import (
 type Server struct {
 	auditv1.UnimplementedAuditServiceServer
 	ledger   *ledger.Ledger
+	proofs   proofLog
 	draining <-chan struct{}
 }
 
 // New serves l. Tails end when draining is closed, so shutdown does not wait for them.
 func New(l *ledger.Ledger, draining <-chan struct{}) *Server {
-	return &Server{ledger: l, draining: draining}
+	return &Server{ledger: l, proofs: l, draining: draining}
 }
 
 // Append implements AuditService.Append.
@@ -34,7 +35,7 @@ func (s *Server) Append(ctx context.Context, req *auditv1.AppendRequest) (*audit
 	if err != nil {
 		return nil, err
 	}
-	return &auditv1.AppendResponse{Seq: r.Seq, Hash: r.Hash}, nil
+	return receipt(r), nil
 }
 
 // AppendBatch implements AuditService.AppendBatch.
@@ -45,9 +46,15 @@ func (s *Server) AppendBatch(ctx context.Context, req *auditv1.AppendBatchReques
 	}
 	out := &auditv1.AppendBatchResponse{Receipts: make([]*auditv1.AppendResponse, len(rs))}
 	for i, r := range rs {
-		out.Receipts[i] = &auditv1.AppendResponse{Seq: r.Seq, Hash: r.Hash}
+		out.Receipts[i] = receipt(r)
 	}
 	return out, nil
+}
+
+// receipt is r as a reply: the leaf hash twice, since hash is what clients older than
+// leaf_hash read.
+func receipt(r ledger.Receipt) *auditv1.AppendResponse {
+	return &auditv1.AppendResponse{Seq: r.Seq, Hash: r.Hash, LeafHash: r.Hash}
 }
 
 // ListEvents implements AuditService.ListEvents.
