@@ -117,3 +117,58 @@ func cachestatWorks(t *testing.T, dir string) bool {
 	var st unix.Cachestat_t
 	return unix.Cachestat(uint(f.Fd()), &unix.CachestatRange{}, &st, 0) == nil && st.Dirty > 0
 }
+
+// TestSyncMakesNewNamesDurable counts Sync's directory fsyncs: one after Open, one after each
+// batch that made Badger create a WAL file, and none after a batch that created nothing. (The
+// power-loss test of the audit service checks, on a filesystem that drops unsynced names,
+// that every acknowledged append survives.)
+func TestSyncMakesNewNamesDurable(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{MemTableSize: 1 << 20}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	syncs := 0
+	db.syncDir = func(path string) error {
+		if path != dir {
+			t.Errorf("synced %s, not the data dir %s", path, dir)
+		}
+		syncs++
+		return fsync(path)
+	}
+	sync := func() {
+		t.Helper()
+		if err := db.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync()
+	if syncs != 1 {
+		t.Fatalf("the first Sync fsynced the data dir, which Open filled, %d times, want 1", syncs)
+	}
+	val := make([]byte, 16<<10)
+	n := 0
+	put := func() {
+		n++
+		if err := db.Update(func(txn *badger.Txn) error { return txn.Set(fmt.Appendf(nil, "k%08d", n), val) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 5 {
+		put()
+		syncs = 0
+		sync()
+		if syncs != 0 {
+			t.Fatalf("round %d: Sync after a batch that created no file fsynced the dir %d times", round, syncs)
+		}
+		wal := newestFile(t, dir, ".mem")
+		for newestFile(t, dir, ".mem") == wal {
+			put()
+		}
+		sync()
+		if syncs != 1 {
+			t.Fatalf("round %d: Sync after a new WAL file %s fsynced the data dir %d times, want 1", round, newestFile(t, dir, ".mem"), syncs)
+		}
+	}
+}

@@ -1,7 +1,10 @@
 package redact
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -77,3 +80,79 @@ func BenchmarkRedactTypicalEvent(b *testing.B) { benchmarkEvent(b, typicalEvent(
 
 // BenchmarkRedactSecretEvent is the cost for a call whose arguments are full of secrets.
 func BenchmarkRedactSecretEvent(b *testing.B) { benchmarkEvent(b, secretEvent(b)) }
+
+// plainStrings are values of an ordinary call, none holding a secret.
+var plainStrings = []string{
+	"quarterly revenue by region for the EMEA accounts with churn risk above threshold, excluding test tenants, FY2026 Q3",
+	"@mysql.main", "table", "search", "connection to db.internal:3306 timed out after 5s",
+	"osiris://mcp/discovery/disc_d1690eb498c38098/overview.json", "",
+}
+
+// BenchmarkPrefilter is the cost of asking every pattern whether it could match, for plain
+// strings (where every answer is no), with the bitmap of byte pairs (pattern.maybe) and, in
+// the same run, as it was asked before: a scan of the text per literal.
+func BenchmarkPrefilter(b *testing.B) {
+	r := New(AuditMask)
+	scanEach := func(p *pattern, s string) bool {
+		if len(s) < p.minLen || p.anyByte != "" && !strings.ContainsAny(s, p.anyByte) {
+			return false
+		}
+		if len(p.lits) == 0 {
+			return true
+		}
+		for _, l := range p.lits {
+			if l.fold && indexFold(s, l.word) || !l.fold && strings.Contains(s, l.word) {
+				return true
+			}
+		}
+		return false
+	}
+	pairs := func() (n int) {
+		for _, s := range plainStrings {
+			t := subject{s: s}
+			for i := range r.patterns {
+				if r.patterns[i].maybe(&t) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	scans := func() (n int) {
+		for _, s := range plainStrings {
+			for i := range r.patterns {
+				if scanEach(&r.patterns[i], s) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if p, s := pairs(), scans(); p != s {
+		b.Fatalf("the bitmap passes %d patterns, the scans %d", p, s)
+	}
+	per := func(f func() int) time.Duration {
+		const n = 2000
+		start := time.Now()
+		for range n {
+			f()
+		}
+		return time.Since(start) / time.Duration(n*len(plainStrings))
+	}
+	var withPairs, withScans []time.Duration
+	for b.Loop() {
+		withPairs = append(withPairs, per(pairs))
+		withScans = append(withScans, per(scans))
+	}
+	p, s := median(withPairs), median(withScans)
+	b.ReportMetric(float64(p.Nanoseconds()), "ns/string")
+	b.ReportMetric(float64(s.Nanoseconds()), "scans-ns/string")
+	b.ReportMetric(float64(s)/float64(p), "scans/pairs")
+	b.ReportMetric(0, "ns/op")
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

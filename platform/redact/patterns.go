@@ -19,10 +19,16 @@ type pattern struct {
 	find   func(s string) [][]int
 	// at, when set, runs re only where a match can start (see anchor); re is then anchored.
 	at *anchor
-	// maybe is a cheap test that every match must pass (a literal it contains, a minimum
-	// length), so the regular expression runs only on strings that could match. Redaction
-	// runs on every string of every audited call; most values are short and plain.
-	maybe func(string) bool
+	// What every match has, asked before anything else (see prefilter.go): at least minLen
+	// bytes, one of the bytes of anyByte (when set) and one of lits (when set).
+	minLen  int
+	anyByte string
+	lits    literals
+}
+
+// maybe reports whether t's text passes p's cheap tests, so that p could match it.
+func (p *pattern) maybe(t *subject) bool {
+	return len(t.s) >= p.minLen && (p.anyByte == "" || strings.ContainsAny(t.s, p.anyByte)) && p.lits.in(t)
 }
 
 // Names of secrets in free text, as in "password=…", "--api-key …" or YAML "token: …". A
@@ -39,7 +45,6 @@ const pemBoundary = `-{4,5} ?%s [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}`
 // the wider ones (a whole key block, a whole header value), so later ones see masks, not
 // fragments of the same secret.
 func credentialPatterns() []pattern {
-	maybeName := maybeSecretName()
 	// The value after a name: a variable reference (kept), quoted (plain or JSON-escaped quotes) or up to a delimiter.
 	value := `(?:(\$\{[A-Za-z_][A-Za-z0-9_]*\})|\\"([^"\\\r\n]*)\\"|"([^"\r\n]*)"|'([^'\r\n]*)'|([^\s"'\\,;&)}\]<>=][^\s"'\\,;&)}\]<>]*))`
 	return []pattern{
@@ -49,49 +54,49 @@ func credentialPatterns() []pattern {
 			class: "private key block",
 			re: anchored(strings.Replace(pemBoundary, "%s", "BEGIN", 1) + `([\s\S]+?)(?:` +
 				strings.Replace(pemBoundary, "%s", "END", 1) + `|$)`),
-			at: at(nil, "----"), groups: []int{1}, maybe: contains("PRIVATE KEY"),
+			at: at(nil, "----"), groups: []int{1}, lits: contains("PRIVATE KEY"),
 		},
 		{
 			class: "PuTTY private key", re: regexp.MustCompile(`Private-Lines:\s*\d+([\s\S]+?)(?:Private-MAC:|$)`),
-			groups: []int{1}, maybe: contains("Private-Lines:"),
+			groups: []int{1}, lits: contains("Private-Lines:"),
 		},
 		{
 			// Digest credentials are a list of parameters; all of them go.
 			class: "authorization header",
 			re:    anchored(`(?i)authorization\\?["']?\s*[:=]\s*\\?["']?digest\s+([^\r\n]+)`),
-			at:    at(wordStart, "authorization"), groups: []int{1}, maybe: containsFold("authorization"),
+			at:    at(wordStart, "authorization"), groups: []int{1}, lits: containsFold("authorization"),
 		},
 		{
 			// The credential after the scheme, or the whole value when no known scheme precedes it.
 			class: "authorization header",
 			re: anchored(`(?i)authorization\\?["']?\s*[:=]\s*\\?["']?` +
 				`(?:(?:basic|bearer|token|digest|negotiate|ntlm|apikey|key|sso-key)\s+)?([^\s"'\\,;]+)`),
-			at: at(wordStart, "authorization"), groups: []int{1}, maybe: containsFold("authorization"),
+			at: at(wordStart, "authorization"), groups: []int{1}, lits: containsFold("authorization"),
 		},
 		{
 			// "Basic" and base64 of user:password, outside a header too; only a value that
 			// decodes to something with a colon, so "basic authentication" stays.
 			class: "basic credentials", re: anchored(`(?i)basic\s+([A-Za-z0-9+/]{4,}={0,2})`),
-			at: at(wordStart, "basic"), groups: []int{1}, keep: notBasicCredentials, maybe: containsFold("basic"),
+			at: at(wordStart, "basic"), groups: []int{1}, keep: notBasicCredentials, lits: containsFold("basic"),
 		},
 		{
 			// The token after the HTTP authentication scheme "Bearer", whose name is
 			// case-insensitive on the wire; the scheme word stays.
 			class: "bearer token", re: anchored(`(?i)bearer\s+([A-Za-z0-9._~+/\-]+=*)`),
-			at: at(wordStart, "bearer"), groups: []int{1}, maybe: containsFold("bearer"),
+			at: at(wordStart, "bearer"), groups: []int{1}, lits: containsFold("bearer"),
 		},
 		{
 			// A cookie header's value to the end of the line: every pair in it may be a session.
 			class: "cookie header",
 			re:    anchored(`(?i)cookie\\?["']?[ \t]*[:=][ \t]*\\?["']?([^\r\n"'\\]+)`),
-			at:    at(wordStart, "cookie"), groups: []int{1}, maybe: containsFold("cookie"),
+			at:    at(wordStart, "cookie"), groups: []int{1}, lits: containsFold("cookie"),
 		},
 		{
 			// The password in a URL's user information; the user name and host stay readable
 			// because they say which system failed. The greedy password runs to the last @ of
 			// the authority, as URL parsers do, so a password containing @ is masked whole.
 			class: "URL password", re: anchored(`://[^\s:/?#@]*:([^\s/?#]+)@`),
-			at: at(afterScheme, "://"), groups: []int{1}, maybe: contains("://"),
+			at: at(afterScheme, "://"), groups: []int{1}, lits: contains("://"),
 		},
 		{
 			// name=value, name: value (YAML), name := value, "name": "value" (JSON), and so
@@ -105,7 +110,7 @@ func credentialPatterns() []pattern {
 			// The words every name of secretName starts with.
 			at: at(nil, "passw", "passphrase", "pwd", "secret", "token", "api", "access", "account",
 				"private", "signing", "encryption", "master", "client", "shared", "credential"),
-			groups: []int{2, 3, 4, 5, 6}, keep: keepAssigned, maybe: maybeName,
+			groups: []int{2, 3, 4, 5, 6}, keep: keepAssigned, lits: secretNameParts, anyByte: secretNameSeparators,
 		},
 		{
 			// A flag naming a secret followed by its value as the next word: --password hunter2.
@@ -113,11 +118,11 @@ func credentialPatterns() []pattern {
 			at:    at(afterSpace, "-"),
 			re: anchored(`(?i)--?([a-z0-9_\-]*(?:` + secretName + `)[a-z0-9_\-]*)\s+` +
 				`(?:"([^"\r\n]*)"|'([^'\r\n]*)'|([^\s"'\-][^\s"']*))`),
-			groups: []int{2, 3, 4}, keep: keepAssigned, maybe: maybeName,
+			groups: []int{2, 3, 4}, keep: keepAssigned, lits: secretNameParts, anyByte: secretNameSeparators,
 		},
 		{
 			class: "curl user", re: anchored(`(?:-u|--user)[ \t=]+['"]?[^\s:'"]+:([^\s'"]+)`),
-			at: at(afterSpace, "-"), groups: []int{1}, maybe: contains("-u"),
+			at: at(afterSpace, "-"), groups: []int{1}, lits: contains("-u"),
 		},
 		{
 			// Query parameters that carry a key or a signature under a name too short or too
@@ -126,11 +131,11 @@ func credentialPatterns() []pattern {
 			re: anchored(`(?i)[?&;](?:key|sig|signature|code|auth|x-amz-signature|x-amz-credential|` +
 				`x-goog-signature|x-goog-credential)=([^&#\s"'<>]+)`),
 			at:     at(nil, "?", "&", ";"),
-			groups: []int{1}, maybe: containsFold("key=", "sig=", "signature=", "code=", "auth=", "credential="),
+			groups: []int{1}, lits: containsFold("key=", "sig=", "signature=", "code=", "auth=", "credential="),
 		},
 		{
 			class: "webhook URL", re: regexp.MustCompile(`(?:hooks\.slack\.com/(?:services|workflows|triggers)|discord(?:app)?\.com/api/webhooks)/([A-Za-z0-9+/_\-]+)`),
-			groups: []int{1}, maybe: contains("hook"),
+			groups: []int{1}, lits: contains("hook"),
 		},
 		token("JSON web token", `eyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*`, "eyJ"),
 		token("GitHub token", `github_pat_[A-Za-z0-9_]{20,}`, "github_pat_"),
@@ -152,23 +157,23 @@ func credentialPatterns() []pattern {
 		token("Hugging Face token", `\bhf_[A-Za-z0-9]{34}`, "hf_"),
 		token("Azure client secret", `[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}`, "Q~"),
 		token("age secret key", `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`, "AGE-"),
-		{class: "high-entropy run", find: highEntropyRuns, maybe: func(s string) bool { return len(s) >= minRun }},
+		{class: "high-entropy run", find: highEntropyRuns, minLen: minRun},
 	}
 }
 
 // token is a vendor's token whose whole match is the secret; every match contains one of lits
 // and is at least minToken bytes long, which most values of a call are not.
 func token(class, re string, lits ...string) pattern {
-	has := contains(lits...)
-	return pattern{class: class, re: regexp.MustCompile(re), maybe: func(s string) bool { return len(s) >= minToken && has(s) }}
+	return pattern{class: class, re: regexp.MustCompile(re), minLen: minToken, lits: contains(lits...)}
 }
 
 // minToken is the length of the shortest vendor token matched (a Slack token).
 const minToken = 15
 
-// replace returns s with every secret that p finds replaced by mask.
-func (p pattern) replace(s, mask string) string {
-	if p.maybe != nil && !p.maybe(s) {
+// replace returns t's text with every secret that p finds replaced by mask.
+func (p *pattern) replace(t *subject, mask string) string {
+	s := t.s
+	if !p.maybe(t) {
 		return s
 	}
 	var matches [][]int

@@ -11,10 +11,14 @@ func (r *Redactor) text(s string) string {
 	if isVarRef(s) {
 		return s
 	}
+	var t subject
 	for range maxRounds {
 		next := s
-		for _, p := range r.patterns {
-			next = p.replace(next, r.mask)
+		for i := range r.patterns {
+			if t.s != next {
+				t = subject{s: next} // a new text: its pairs are made again when asked
+			}
+			next = r.patterns[i].replace(&t, r.mask)
 		}
 		if next == s {
 			break

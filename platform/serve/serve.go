@@ -31,6 +31,14 @@ const DefaultShutdownTimeout = 10 * time.Second
 // DefaultMaxRecvBytes is the largest gRPC message a service accepts unless it says otherwise.
 const DefaultMaxRecvBytes = 4 << 20
 
+// DefaultStreamWorkers is how many goroutines a gRPC server keeps to run RPCs. Without them
+// gRPC starts a goroutine per RPC, whose stack then grows, by copying, through the handler's
+// depth (otelgrpc, the interceptors, validation, the writer's select): 8% of the audit
+// service's CPU under 64 clients, 0.7% with workers (BenchmarkStreamWorkers). An RPC that
+// finds every worker busy gets its own goroutine as before, so this bounds nothing; idle
+// workers cost their stacks (a few KiB each).
+const DefaultStreamWorkers = 64
+
 // Config describes one service's servers.
 type Config struct {
 	// Service names the service in logs, metrics and the health service ("audit").
@@ -44,7 +52,10 @@ type Config struct {
 	MaxRecvBytes int
 	// ShutdownTimeout bounds graceful shutdown. Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// StreamWorkers is how many goroutines are kept to run RPCs (see DefaultStreamWorkers);
+	// 0 means the default, a negative number none (a new goroutine per RPC).
+	StreamWorkers int
+	Logger        *slog.Logger
 
 	// Edge is what the HTTP port accepts from outside (Host names, body read time).
 	Edge Edge
@@ -85,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if cfg.StreamWorkers == 0 {
+		cfg.StreamWorkers = DefaultStreamWorkers
+	}
 	tel, err := NewTelemetry(cfg.Service)
 	if err != nil {
 		return nil, err
@@ -110,12 +124,16 @@ func New(cfg Config) (*Server, error) {
 		telemetry: tel,
 		draining:  make(chan struct{}),
 	}
-	s.grpc = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.StatsHandler(tel.serverHandler()),
 		grpc.ChainUnaryInterceptor(unaryErrors(log)),
 		grpc.ChainStreamInterceptor(streamErrors(log)),
-	)
+	}
+	if cfg.StreamWorkers > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(uint32(cfg.StreamWorkers)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -259,6 +277,7 @@ func (s *Server) updateReady() {
 func (s *Server) Close(ctx context.Context) error {
 	s.grpcLis.Close() // already closed by Serve, if it ran: the error says so and is dropped
 	s.httpLis.Close()
+	s.grpc.Stop() // ends the stream workers if Serve never ran; a no-op after Serve
 	return s.telemetry.Shutdown(ctx)
 }
 

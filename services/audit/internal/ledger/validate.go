@@ -48,7 +48,7 @@ func validateEvent(name string, e *auditv1.Event, maxArgs int) error {
 		{"error_message", e.GetErrorMessage(), MaxMessageBytes},
 		{"resource_uri", e.GetResourceUri(), MaxURIBytes},
 	} {
-		if err := checkText(name+"."+f.name, f.value, f.max); err != nil {
+		if err := checkField(name, f.name, f.value, f.max); err != nil {
 			return err
 		}
 	}
@@ -67,69 +67,85 @@ func validateEvent(name string, e *auditv1.Event, maxArgs int) error {
 		if n := proto.Size(args); n > maxArgs {
 			return apierr.Exhausted("%s.arguments is %d bytes, over the limit of %d", name, n, maxArgs)
 		}
-		if err := checkStruct(name+".arguments", args, 1); err != nil {
-			return err
+		if bad := checkStruct(args, 1); bad != nil {
+			return apierr.Invalid("%s.arguments%s %s", name, bad.path, bad.what)
 		}
 	}
 	return nil
 }
 
-func checkText(name, v string, max int) error {
-	if len(v) > max {
-		return apierr.Invalid("%s is %d bytes, over the limit of %d", name, len(v), max)
-	}
-	if !utf8.ValidString(v) {
-		return apierr.Invalid("%s is not valid UTF-8", name)
-	}
-	return checkControls(name, v, max == MaxNameBytes)
-}
+func checkText(name, v string, max int) error { return checkField("", name, v, max) }
 
-// checkControls refuses NUL anywhere (readers of an export in C, and terminals, cut a string
+// checkField checks the field of the event at name (joined only for an error: this runs for
+// every field of every event). It bounds the length, requires UTF-8 and
+// refuses NUL anywhere (readers of an export in C, and terminals, cut a string
 // there, so an event could read differently to different tools) and, in names (the fields
 // bounded by MaxNameBytes: tool, session_id, ...), every control character: a name is a
 // filter and a label, and a newline or escape in one forges lines in a log or a terminal.
-func checkControls(name, v string, isName bool) error {
+func checkField(name, field, v string, max int) error {
+	if len(v) > max {
+		return apierr.Invalid("%s is %d bytes, over the limit of %d", fieldPath(name, field), len(v), max)
+	}
+	if !utf8.ValidString(v) {
+		return apierr.Invalid("%s is not valid UTF-8", fieldPath(name, field))
+	}
 	for i, r := range v {
-		if r == 0 || isName && unicode.IsControl(r) {
-			return apierr.Invalid("%s has control character %U at byte %d", name, r, i)
+		if r == 0 || max == MaxNameBytes && unicode.IsControl(r) {
+			return apierr.Invalid("%s has control character %U at byte %d", fieldPath(name, field), r, i)
 		}
 	}
 	return nil
+}
+
+func fieldPath(name, field string) string {
+	if name == "" {
+		return field
+	}
+	return name + "." + field
+}
+
+// badValue is a value of the arguments that is refused: what is wrong, and its path below
+// the arguments (".a.b[2]"), which each level puts together on the way up, so that a valid
+// event costs no string building.
+type badValue struct {
+	path, what string
 }
 
 // checkStruct bounds nesting (deep structures make every later reader recurse) and refuses
 // numbers JSON cannot carry, since the log is exported as JSON.
-func checkStruct(path string, s *structpb.Struct, depth int) error {
+func checkStruct(s *structpb.Struct, depth int) *badValue {
 	if depth > MaxDepth {
-		return apierr.Invalid("%s is nested deeper than %d levels", path, MaxDepth)
+		return &badValue{what: fmt.Sprintf("is nested deeper than %d levels", MaxDepth)}
 	}
 	for k, v := range s.GetFields() {
-		if err := checkValue(path+"."+k, v, depth); err != nil {
-			return err
+		if bad := checkValue(v, depth); bad != nil {
+			bad.path = "." + k + bad.path
+			return bad
 		}
 	}
 	return nil
 }
 
-func checkValue(path string, v *structpb.Value, depth int) error {
+func checkValue(v *structpb.Value, depth int) *badValue {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
 		if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
-			return apierr.Invalid("%s is %v; only finite numbers are allowed", path, k.NumberValue)
+			return &badValue{what: fmt.Sprintf("is %v; only finite numbers are allowed", k.NumberValue)}
 		}
 	case *structpb.Value_StructValue:
-		return checkStruct(path, k.StructValue, depth+1)
+		return checkStruct(k.StructValue, depth+1)
 	case *structpb.Value_ListValue:
 		if depth+1 > MaxDepth {
-			return apierr.Invalid("%s is nested deeper than %d levels", path, MaxDepth)
+			return &badValue{what: fmt.Sprintf("is nested deeper than %d levels", MaxDepth)}
 		}
 		for i, item := range k.ListValue.GetValues() {
-			if err := checkValue(fmt.Sprintf("%s[%d]", path, i), item, depth+1); err != nil {
-				return err
+			if bad := checkValue(item, depth+1); bad != nil {
+				bad.path = fmt.Sprintf("[%d]", i) + bad.path
+				return bad
 			}
 		}
 	case nil:
-		return apierr.Invalid("%s has no value (use null)", path)
+		return &badValue{what: "has no value (use null)"}
 	}
 	return nil
 }
