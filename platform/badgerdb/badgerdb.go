@@ -81,8 +81,8 @@ type DB struct {
 	// writer's batches and a service's occasional side commits (checkpoints) both sync.
 	syncMu sync.Mutex
 	watch  int
-	dirty bool
-	buf   []byte
+	dirty  bool
+	buf    []byte
 	// beforeSync, set only by tests, runs at the start of Sync: after a batch committed,
 	// before its callers hear. syncDir fsyncs a directory (tests count the calls).
 	beforeSync func()
