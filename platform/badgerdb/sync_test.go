@@ -118,10 +118,11 @@ func cachestatWorks(t *testing.T, dir string) bool {
 	return unix.Cachestat(uint(f.Fd()), &unix.CachestatRange{}, &st, 0) == nil && st.Dirty > 0
 }
 
-// TestSyncMakesNewNamesDurable counts Sync's directory fsyncs: one after Open, one after each
-// batch that made Badger create a WAL file, and none after a batch that created nothing. (The
-// power-loss test of the audit service checks, on a filesystem that drops unsynced names,
-// that every acknowledged append survives.)
+// TestSyncMakesNewNamesDurable counts Sync's directory fsyncs: one after Open, one after a
+// batch that made Badger create a WAL file, and none when no file was created. (Badger also
+// creates tables in the background, so the test lists the directory around each Sync to know
+// which case it is in. The power-loss test of the audit service checks, on a filesystem that
+// drops unsynced names, that every acknowledged append survives.)
 func TestSyncMakesNewNamesDurable(t *testing.T) {
 	dir := t.TempDir()
 	db, err := Open(dir, Options{MemTableSize: 1 << 20}, discard())
@@ -137,13 +138,36 @@ func TestSyncMakesNewNamesDurable(t *testing.T) {
 		syncs++
 		return fsync(path)
 	}
-	sync := func() {
+	names := func() map[string]bool {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, e := range entries {
+			m[e.Name()] = true
+		}
+		return m
+	}
+	newName := func(now, then map[string]bool) string {
+		for n := range now {
+			if !then[n] {
+				return n
+			}
+		}
+		return ""
+	}
+	// sync runs Sync and returns the names listed just before and just after it.
+	sync := func() (before, after map[string]bool) {
 		t.Helper()
+		before = names()
+		syncs = 0
 		if err := db.Sync(); err != nil {
 			t.Fatal(err)
 		}
+		return before, names()
 	}
-	sync()
+	prevBefore, prevAfter := sync()
 	if syncs != 1 {
 		t.Fatalf("the first Sync fsynced the data dir, which Open filled, %d times, want 1", syncs)
 	}
@@ -155,20 +179,32 @@ func TestSyncMakesNewNamesDurable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for round := range 5 {
+	checked := 0
+	for round := range 20 {
 		put()
-		syncs = 0
-		sync()
-		if syncs != 0 {
-			t.Fatalf("round %d: Sync after a batch that created no file fsynced the dir %d times", round, syncs)
+		before, after := sync()
+		switch {
+		case newName(before, prevAfter) != "": // created after the last Sync had read its watch
+			if syncs != 1 {
+				t.Fatalf("round %d: %s was created and Sync fsynced the data dir %d times, want 1", round, newName(before, prevAfter), syncs)
+			}
+		case newName(after, prevBefore) == "": // nothing created since before the last Sync
+			checked++
+			if syncs != 0 {
+				t.Fatalf("round %d: no file was created and Sync fsynced the data dir %d times", round, syncs)
+			}
 		}
 		wal := newestFile(t, dir, ".mem")
 		for newestFile(t, dir, ".mem") == wal {
 			put()
 		}
-		sync()
+		prevBefore, prevAfter = sync()
 		if syncs != 1 {
 			t.Fatalf("round %d: Sync after a new WAL file %s fsynced the data dir %d times, want 1", round, newestFile(t, dir, ".mem"), syncs)
 		}
 	}
+	if checked == 0 {
+		t.Fatal("Badger created a file around every Sync: the case of no new file was never checked")
+	}
+	t.Logf("%d of 20 rounds had no new file", checked)
 }
