@@ -1,4 +1,6 @@
-// Package chain computes and checks the SHA-256 hash chain of the audit log.
+// Package chain computes and checks the SHA-256 hash chain of the audit log's format 1 (releases
+// before the Merkle tree). It is kept to verify such a log before it is migrated (see
+// ledger.migrate and docs/audit.md, Upgrading); new events are not chained.
 //
 // Each event's hash is SHA-256 over a domain tag, the previous event's hash and the event's
 // canonical encoding. The encoding is defined here, field by field, rather than borrowed from

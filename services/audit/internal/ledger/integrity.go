@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/transparency-dev/merkle/compact"
-
 	auditv1 "github.com/osirisplane/osiris/api/osiris/audit/v1"
 	"github.com/osirisplane/osiris/platform/apierr"
 	"github.com/osirisplane/osiris/services/audit/internal/leaf"
@@ -97,18 +95,13 @@ func (l *Ledger) checkTail(ctx context.Context) {
 	case bad == nil && next <= head:
 		bad = corruption(next, errors.New("the event is missing"))
 	case bad == nil:
-		if want, werr := l.tree.GetRootHash(nil); werr != nil || !equalRoots(r, want) {
+		got, gerr := r.GetRootHash(nil)
+		want, werr := l.tree.GetRootHash(nil)
+		if gerr != nil || werr != nil || !bytes.Equal(got, want) {
 			bad = corruption(base+1, fmt.Errorf("the stored tree nodes after seq %d are not the tree of the stored events", base))
 		}
 	}
 	l.integrity.set(min(next-1, head), bad)
-}
-
-func equalRoots(r interface {
-	GetRootHash(compact.VisitFn) ([]byte, error)
-}, want []byte) bool {
-	got, err := r.GetRootHash(nil)
-	return err == nil && bytes.Equal(got, want)
 }
 
 // selfCheck verifies that e's stored leaf hash is the hash of its contents.

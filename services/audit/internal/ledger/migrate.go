@@ -95,7 +95,7 @@ func (l *Ledger) migrate(ctx context.Context, log *slog.Logger) error {
 	if err := old.FinishMigration(); err != nil {
 		return err
 	}
-	log.Warn("audit log migrated to format 2; the old chain's head was verified and is kept as the last event's hash in this line",
+	log.Warn("audit log migrated to format 2; the old chain verified whole, and its head hash is logged here for the record",
 		"events", n, "old_chain_head", hex.EncodeToString(v.Head()))
 	return nil
 }
