@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/osirisplane/osiris/platform/writer"
 	"github.com/osirisplane/osiris/services/audit/internal/logtree"
 	"github.com/osirisplane/osiris/services/audit/internal/signing"
 	"github.com/osirisplane/osiris/services/audit/internal/verify"
@@ -143,7 +144,7 @@ func (c *checkpointer) start(l *Ledger, interval time.Duration) {
 			case <-c.stop:
 				return
 			case <-t.C:
-				if err := c.make(l); err != nil {
+				if err := c.make(l, l.storeCheckpoint); err != nil && !errors.Is(err, writer.ErrClosed) {
 					c.log.Error("checkpoint not made; retrying at the next interval", "err", err)
 				}
 			}
@@ -151,20 +152,27 @@ func (c *checkpointer) start(l *Ledger, interval time.Duration) {
 	}()
 }
 
-// close stops the loop and checkpoints what the writer made durable last.
+// close stops the loop and checkpoints what the writer made durable last. The writer has
+// stopped, so the checkpoint is stored directly: no other commit can race it.
 func (c *checkpointer) close(l *Ledger) error {
 	if c.stop == nil {
 		return nil
 	}
 	close(c.stop)
 	<-c.done
-	return c.make(l)
+	return c.make(l, func(cp Checkpoint) error { return l.store.PutCheckpoint(cp.Size, cp.Note) })
+}
+
+// storeCheckpoint has the writer store cp (see item) and waits until it is durable.
+func (l *Ledger) storeCheckpoint(cp Checkpoint) error {
+	_, err := l.q.Submit(context.Background(), item{checkpoint: &cp})
+	return err
 }
 
 // make checkpoints the durable tree if it grew since the last checkpoint: sign, store (synced),
 // then publish. A crash between storing and publishing leaves the directory one checkpoint
 // behind, which the next one replaces; the other way round cannot happen.
-func (c *checkpointer) make(l *Ledger) error {
+func (c *checkpointer) make(l *Ledger, store func(Checkpoint) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	size := l.Head()
@@ -185,10 +193,11 @@ func (c *checkpointer) make(l *Ledger) error {
 	if err != nil {
 		return err
 	}
-	if err := l.store.PutCheckpoint(size, msg); err != nil {
+	cp := Checkpoint{Size: size, Root: root, Note: msg}
+	if err := store(cp); err != nil {
 		return fmt.Errorf("store checkpoint of size %d: %w", size, err)
 	}
-	c.latest.Store(&Checkpoint{Size: size, Root: root, Note: msg})
+	c.latest.Store(&cp)
 	if c.dir != "" {
 		if err := publish(c.dir, msg); err != nil {
 			return fmt.Errorf("publish checkpoint of size %d: %w", size, err)
@@ -232,4 +241,6 @@ func publish(dir string, msg []byte) error {
 
 // MakeCheckpoint checkpoints the durable tree now if it grew (tests, and operators through
 // nothing else: the loop does it every interval).
-func (l *Ledger) MakeCheckpoint(context.Context) error { return l.checkpoints.make(l) }
+func (l *Ledger) MakeCheckpoint(context.Context) error {
+	return l.checkpoints.make(l, l.storeCheckpoint)
+}

@@ -72,7 +72,7 @@ type Receipt struct {
 // Ledger is the audit log. It owns its store from Open until Close.
 type Ledger struct {
 	store    Store
-	q        *writer.Queue[[]*auditv1.Event, []Receipt] // an item is one Append or AppendBatch
+	q        *writer.Queue[item, []Receipt]
 	redactor *redact.Redactor
 	maxArgs  int
 	clock    *hwclock.Clock
@@ -91,6 +91,16 @@ type Ledger struct {
 	// Published for readers: the last durable seq, and a channel closed when it advances.
 	// Readers never see past it, so nothing a reader saw can vanish in a power loss.
 	watch watch
+}
+
+// item is one writer request: the events of one Append or AppendBatch, or a signed checkpoint
+// to store. Checkpoints go through the writer too, so that every commit to the store is the
+// writer's: a commit from another goroutine may rotate Badger's WAL while the writer syncs,
+// and the new WAL's name could then be made durable before its size (the power-loss test
+// found a store that would not reopen).
+type item struct {
+	events     []*auditv1.Event
+	checkpoint *Checkpoint
 }
 
 type head struct {
@@ -190,7 +200,7 @@ func (l *Ledger) Append(ctx context.Context, e *auditv1.Event) (Receipt, error) 
 	if err := validateEvent("event", e, l.maxArgs); err != nil {
 		return Receipt{}, err
 	}
-	r, err := l.q.Submit(ctx, []*auditv1.Event{l.redacted(e)})
+	r, err := l.q.Submit(ctx, item{events: []*auditv1.Event{l.redacted(e)}})
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -207,14 +217,14 @@ func (l *Ledger) AppendBatch(ctx context.Context, events []*auditv1.Event) ([]Re
 	case len(events) > MaxBatchEvents:
 		return nil, apierr.Invalid("events holds %d events, over the limit of %d per request", len(events), MaxBatchEvents)
 	}
-	item := make([]*auditv1.Event, len(events))
+	redacted := make([]*auditv1.Event, len(events))
 	for i, e := range events {
 		if err := validateEvent(fmt.Sprintf("events[%d]", i), e, l.maxArgs); err != nil {
 			return nil, apierr.AtField(fmt.Sprintf("events[%d]", i), err) // the client drops that one
 		}
-		item[i] = l.redacted(e)
+		redacted[i] = l.redacted(e)
 	}
-	return l.q.Submit(ctx, item)
+	return l.q.Submit(ctx, item{events: redacted})
 }
 
 func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
@@ -238,13 +248,17 @@ func (l *Ledger) redacted(e *auditv1.Event) *auditv1.Event {
 // tree by its leaves, commits events and tree nodes in one write, and only then moves the head.
 // The writer acknowledges after the next sync. An item (one Append or AppendBatch) is in the
 // tree whole or not at all.
-func (l *Ledger) apply(batch [][]*auditv1.Event) ([]writer.Result[[]Receipt], error) {
+func (l *Ledger) apply(batch []item) ([]writer.Result[[]Receipt], error) {
 	now := l.clock.Now() // never before the head's time: the clock starts there
 	ts := timestamppb.New(now)
 	results := make([]writer.Result[[]Receipt], len(batch))
 	var entries []Entry
 	seq := l.head.seq
-	for i, item := range batch {
+	for i, it := range batch {
+		if it.checkpoint != nil {
+			continue // stored below, after the events
+		}
+		item := it.events
 		receipts, err := hashItem(item, seq, ts)
 		if err != nil {
 			results[i].Err = apierr.Invalid("event cannot be encoded: %v", err)
@@ -260,14 +274,18 @@ func (l *Ledger) apply(batch [][]*auditv1.Event) ([]writer.Result[[]Receipt], er
 		seq += uint64(len(item))
 		results[i].Value = receipts
 	}
-	if len(entries) == 0 {
-		return results, nil
+	if len(entries) > 0 {
+		if err := l.store.Append(entries); err != nil {
+			return nil, l.reload(err)
+		}
+		l.head = head{seq: seq, time: now}
+		l.committed.Store(seq)
 	}
-	if err := l.store.Append(entries); err != nil {
-		return nil, l.reload(err)
+	for i, it := range batch {
+		if it.checkpoint != nil {
+			results[i].Err = l.store.PutCheckpoint(it.checkpoint.Size, it.checkpoint.Note)
+		}
 	}
-	l.head = head{seq: seq, time: now}
-	l.committed.Store(seq)
 	return results, nil
 }
 
