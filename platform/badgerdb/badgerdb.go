@@ -106,6 +106,10 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 		if lock, err = lockDir(dir); err != nil {
 			return nil, err
 		}
+		if err := removeEmptyWALs(dir, log); err != nil {
+			unlock(lock)
+			return nil, err
+		}
 		// Watched before Badger opens, so no file it creates from now on goes unseen.
 		if watch, err = watchCreates(dir); err != nil {
 			unlock(lock)
@@ -140,6 +144,38 @@ func Open(dir string, o Options, log *slog.Logger) (*DB, error) {
 	}
 	// dirty: the files found or created by Open are made durable by the first Sync.
 	return &DB{DB: db, dir: dir, lock: lock, log: log, watch: watch, dirty: true, syncDir: fsync}, nil
+}
+
+// removeEmptyWALs deletes WAL files of size zero before Badger opens the store. Badger creates
+// a WAL by creating the file and then giving it its size; a power cut after the name became
+// durable (any fsync commits it, and Badger's flusher fsyncs concurrently) but before the size
+// did leaves an empty file, and Badger then refuses to open the store at all ("while opening
+// fid: N err: Create a new file"). Such a file holds nothing: every acknowledged commit in a
+// WAL was synced with the file's size. Found by the audit service's power-loss test.
+func removeEmptyWALs(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list data dir %s: %w", dir, err)
+	}
+	removed := false
+	for _, e := range entries {
+		if !e.Type().IsRegular() || filepath.Ext(e.Name()) != ".mem" {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("remove empty WAL %s: %w", e.Name(), err)
+		}
+		log.Warn("removed an empty WAL file left by a crash while it was being created", "file", e.Name())
+		removed = true
+	}
+	if removed {
+		return fsync(dir)
+	}
+	return nil
 }
 
 // watchCreates returns a non-blocking inotify descriptor that reports names created in dir.
