@@ -92,10 +92,6 @@ type Verifier struct {
 // NewVerifier starts at the genesis.
 func NewVerifier() *Verifier { return &Verifier{next: 1, prev: Genesis()} }
 
-// Resume continues a chain whose first `checked` events are taken as verified, the last of
-// them with hash head: it checks a tail of the log without reading the rest.
-func Resume(checked uint64, head []byte) *Verifier { return &Verifier{next: checked + 1, prev: head} }
-
 // Checked is how many events verified so far.
 func (v *Verifier) Checked() uint64 { return v.next - 1 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	tlog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -33,9 +34,8 @@ import (
 
 // key is one signing key for a test's log, kept across restarts.
 type key struct {
-	signer   note.Signer
-	verifier note.Verifier
-	vkey     string
+	signer note.Signer
+	vkey   string
 }
 
 func newKey(t testing.TB) key {
@@ -47,11 +47,7 @@ func newKey(t testing.TB) key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key{s, v, vkey}
+	return key{s, vkey}
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -196,6 +192,15 @@ func TestInclusionAndConsistencyProofsVerify(t *testing.T) {
 	opened, err := verify.OpenCheckpoint(cp.Note, k.vkey)
 	if err != nil || opened.Size != 300 || !bytes.Equal(opened.Root, rootOf(t, leaves)) {
 		t.Fatalf("checkpoint = %+v, %v; want size 300 and the receipts' root", opened, err)
+	}
+	// A parser that is not ours: transparency-dev's, which witnesses and monitors use.
+	v, err := note.NewVerifier(k.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, _, _, err := tlog.ParseCheckpoint(cp.Note, k.signer.Name(), v)
+	if err != nil || theirs.Size != 300 || !bytes.Equal(theirs.Hash, opened.Root) {
+		t.Fatalf("transparency-dev/formats reads the checkpoint as %+v, %v", theirs, err)
 	}
 	p, err := l.InclusionProof(ctx, 42, 0)
 	if err != nil || p.TreeSize != 300 {

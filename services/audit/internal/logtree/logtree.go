@@ -23,9 +23,6 @@ func Factory() *compact.RangeFactory {
 	return &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 }
 
-// HashLeaf is the RFC 6962 hash of a leaf's bytes: SHA-256(0x00 || data).
-func HashLeaf(data []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(data) }
-
 // EmptyRoot is the root of the tree with no leaves.
 func EmptyRoot() []byte { return rfc6962.DefaultHasher.EmptyRoot() }
 
